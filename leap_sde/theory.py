@@ -91,8 +91,8 @@ GOBET_MENOZZI_BETA = float(-special.zeta(0.5) / math.sqrt(2.0 * math.pi))
 
 #: Step-size perturbation laws understood by the LEAP functions, each a function of one standard
 #: normal z: ``"gaussian"`` η̃ = η + σz; ``"clipped"`` η̃ = max(η + σz, 0);
-#: ``"lognormal"`` η̃ = η·exp(s z − s²/2) with s² = log(1 + σ²/η²), so that E η̃ = η and
-#: Var η̃ = σ² (the same first two moments as the Gaussian rule).
+#: ``"lognormal"`` η̃ = η·exp(σz − σ²/2), σ the log-scale standard deviation (always relative;
+#: E η̃ = η, Var η̃ = η²(e^{σ²} − 1)). Same definitions as :class:`leap_sde.LEAP`.
 STEP_VARIANTS = ("gaussian", "clipped", "lognormal")
 
 _LOG2 = math.log(2.0)
@@ -157,6 +157,14 @@ def _variant(variant: str) -> str:
 
 def _sigma_abs(eta: float, sigma: float, relative: bool) -> float:
     return sigma * eta if relative else sigma
+
+
+def _step_scale(eta: float, sigma, relative: bool, variant: str) -> float:
+    """σ as used by :func:`_step_of_z`: absolute for gaussian/clipped, log-scale for lognormal."""
+    sig = _nonneg("sigma", sigma)
+    if _variant(variant) == "lognormal":
+        return sig
+    return _sigma_abs(eta, sig, relative)
 
 
 def _eval(f, x: np.ndarray, name: str) -> np.ndarray:
@@ -1137,7 +1145,7 @@ def leap_stationary_variance(h, eta, sigma, noise_var, *, relative: bool = False
     """
     h = _scalar("h", h)
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     s2 = _nonneg("noise_var", noise_var)
     _variant(variant)
     if variant == "gaussian":
@@ -1156,7 +1164,7 @@ def _step_moments(eta: float, sig: float, variant: str):
     if variant == "gaussian" or sig == 0.0:
         return eta, eta**2 + sig**2
     if variant == "lognormal":
-        return eta, eta**2 + sig**2
+        return eta, eta**2 * math.exp(sig**2)
     # clipped: η̃ = max(η + σz, 0); a = η/σ
     a = eta / sig
     Phi, phi = special.ndtr(a), math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
@@ -1270,7 +1278,7 @@ def leap_mean_square_threshold(eta, sigma, *, relative: bool = False, variant: s
     Source: theory notes §3.3 and §8 (D).
     """
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     m1, m2 = _step_moments(eta, sig, _variant(variant))
     return 2.0 * m1 / m2
 
@@ -1280,8 +1288,7 @@ def _step_of_z(z, eta: float, sig: float, variant: str):
         return eta + sig * z
     if variant == "clipped":
         return np.maximum(eta + sig * z, 0.0)
-    s = math.sqrt(math.log1p((sig / eta) ** 2))
-    return eta * np.exp(s * z - 0.5 * s * s)
+    return eta * np.exp(sig * z - 0.5 * sig * sig)
 
 
 def _z_of_step(step: float, eta: float, sig: float, variant: str):
@@ -1291,8 +1298,7 @@ def _z_of_step(step: float, eta: float, sig: float, variant: str):
     if variant == "lognormal":
         if step <= 0:
             return None
-        s = math.sqrt(math.log1p((sig / eta) ** 2))
-        return (math.log(step / eta) + 0.5 * s * s) / s
+        return (math.log(step / eta) + 0.5 * sig * sig) / sig
     if variant == "clipped" and step <= 0:
         return None
     return (step - eta) / sig
@@ -1301,8 +1307,7 @@ def _z_of_step(step: float, eta: float, sig: float, variant: str):
 def _log_abs_A(z: float, h: float, eta: float, sig: float, variant: str) -> float:
     """log|1 − η̃(z) h|, overflow-safe for the log-normal law (−inf where A = 0)."""
     if variant == "lognormal":
-        s = math.sqrt(math.log1p((sig / eta) ** 2))
-        lh = math.log(eta * h) + s * z - 0.5 * s * s  # log(η̃ h)
+        lh = math.log(eta * h) + sig * z - 0.5 * sig * sig  # log(η̃ h)
         if lh > 30.0:
             return lh
         a = abs(-math.expm1(lh))
@@ -1366,9 +1371,10 @@ def leap_lyapunov_exponent(h, eta, sigma, *, relative: bool = False, variant: st
     sigma : float
         LEAP scale (>= 0).
     relative : bool
-        ``σ`` relative to ``η``.
+        ``σ`` relative to ``η`` (gaussian and clipped laws).
     variant : str
-        Step law (:data:`STEP_VARIANTS`).
+        Step law (:data:`STEP_VARIANTS`); for ``"lognormal"`` σ is the log-scale standard
+        deviation and ``relative`` is ignored, as in :class:`leap_sde.LEAP`.
 
     Returns
     -------
@@ -1384,7 +1390,7 @@ def leap_lyapunov_exponent(h, eta, sigma, *, relative: bool = False, variant: st
     """
     h = _positive("h", h)
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     _variant(variant)
     if sig == 0.0:
         a = abs(1.0 - eta * h)
@@ -1430,7 +1436,7 @@ def leap_almost_sure_threshold(eta, sigma, *, relative: bool = False, variant: s
     Source: derived in this project (theory notes §8, D).
     """
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     _variant(variant)
     if sig == 0.0:
         return 2.0 / eta
@@ -1493,7 +1499,7 @@ def leap_abs_moment(p, h, eta, sigma, *, relative: bool = False, variant: str = 
         raise ValueError(f"p must be > -1, got {p!r}")
     h = _positive("h", h)
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     _variant(variant)
     if sig == 0.0:
         return abs(1.0 - eta * h) ** p
@@ -1511,7 +1517,7 @@ def _quad_abs_moment(p, h, eta, sig, variant):
         breaks.append(-eta / sig)
 
     if variant == "lognormal":
-        breaks.append(p * math.sqrt(math.log1p((sig / eta) ** 2)))  # peak of the integrand
+        breaks.append(p * sig)  # peak of the integrand
     else:
         breaks += [math.sqrt(max(p, 0.0)), -math.sqrt(max(p, 0.0))]
 
@@ -1557,7 +1563,7 @@ def kesten_tail_index(h, eta, sigma, *, relative: bool = False, variant: str = "
     """
     h = _positive("h", h)
     eta = _positive("eta", eta)
-    sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
+    sig = _step_scale(eta, sigma, relative, variant)
     _variant(variant)
     if sig == 0.0:
         raise ValueError("sigma must be > 0 for a Kesten tail (a deterministic step gives no power tail)")

@@ -497,3 +497,17 @@ def test_boundary_shift_constant():
 def test_bad_input_names_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("variant", ["clipped", "lognormal"])
+def test_leap_stationary_variance_non_gaussian_vs_monte_carlo(variant):
+    h, eta, sigma = 1.0, 0.5, 0.4
+    var = th.leap_stationary_variance(h, eta, sigma, 1.0, variant=variant)
+    rng = np.random.default_rng(31)
+    n, steps = 100_000, 200  # independent chains; E A² ≤ 0.5 so 200 steps reach stationarity
+    x = np.zeros(n)
+    for _ in range(steps):
+        st = th._step_of_z(rng.standard_normal(n), eta, sigma, variant)
+        x = x - st * (h * x + rng.standard_normal(n))
+    se = np.std(x**2) / math.sqrt(n)  # SE of the second-moment estimate; tolerance 4 SE
+    assert abs(np.mean(x**2) - var) < 4 * se
