@@ -1,0 +1,185 @@
+"""Counter-based standard normals for the CPU path of the LEAP plug-in (NumPy + Numba, no torch).
+
+Why not ``torch.Tensor.normal_``: on CPU it runs one serial Mersenne-Twister stream (about 3.4 ns per
+float32 here, 34 ms for 10 M parameters) and needs a scratch tensor. A counter-based generator computes
+element ``i`` of a stream directly from ``(key, i)``, so the noise is drawn *inside* the fused update
+kernel (no scratch tensor), in parallel, and the result does not depend on the thread count.
+
+Stream definition (the contract the tests check)::
+
+    word(key, i, a) = splitmix64(key_a + ((16 i + (a mod 16)) + 1) · φ),   key_a = key XOR ⌊a/16⌋·C,
+    φ = 0x9E3779B97F4A7C15,   splitmix64 = the SplitMix64 output function (Steele, Lea & Flood 2014)
+
+Element ``i`` is the standard normal produced by the 128-layer ziggurat of Marsaglia & Tsang (2000,
+J. Stat. Softw. 5(8)) fed with ``word(key, i, 0), word(key, i, 1), …``. The first word gives the layer
+index (its low 7 bits) and the signed 32-bit abscissa (its high 32 bits): independent bits, which avoids
+the index/abscissa correlation of the original SHR3 version (Leong et al. 2005). About 98.8 % of the
+elements take the fast path (one word); the others continue with the exact wedge/tail tests.
+
+Keys: :func:`stream_key` ``(seed, step, slot)`` → 64-bit key via nested SplitMix64 finalizers (a
+bijection in each argument for the others fixed).
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from numba import int64, prange, uint64
+
+__all__ = ["stream_key", "counter_normal", "fused_leap_update"]
+
+_MASK = (1 << 64) - 1
+_PHI = 0x9E3779B97F4A7C15
+_BLOCK = 0xD1B54A32D192ED03  # re-keys the stream after 16 words of one element (never in practice)
+_R = 3.442619855899  # right edge of the ziggurat base strip
+_CHUNK = 4096  # elements per parallel task: results do not depend on it (counter-based)
+
+
+def _ziggurat_tables():
+    """Marsaglia & Tsang (2000) tables for 128 layers, abscissas scaled by 2**31."""
+    m1 = 2147483648.0
+    dn = _R
+    tn = dn
+    vn = 9.91256303526217e-3
+    kn = np.zeros(128)
+    wn = np.zeros(128)
+    fn = np.zeros(128)
+    q = vn / math.exp(-0.5 * dn * dn)
+    kn[0] = (dn / q) * m1
+    kn[1] = 0.0
+    wn[0] = q / m1
+    wn[127] = dn / m1
+    fn[0] = 1.0
+    fn[127] = math.exp(-0.5 * dn * dn)
+    for i in range(126, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
+        kn[i + 1] = (dn / tn) * m1
+        tn = dn
+        fn[i] = math.exp(-0.5 * dn * dn)
+        wn[i] = dn / m1
+    return kn, wn, fn
+
+
+_KN, _WN, _FN = _ziggurat_tables()
+
+
+def _mix_py(x: int) -> int:
+    """SplitMix64 output function on a Python int (mod 2**64)."""
+    x = (x + _PHI) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def stream_key(seed: int, step: int, slot: int) -> int:
+    """64-bit key of the noise stream for (seed, optimizer step, tensor slot)."""
+    return _mix_py(_mix_py(_mix_py(int(seed) & _MASK) ^ (int(step) & _MASK)) ^ (int(slot) & _MASK))
+
+
+@nb.njit(inline="always")
+def _word(key, i, a):
+    k = key ^ ((a >> uint64(4)) * uint64(_BLOCK))
+    x = k + ((i << uint64(4)) + (a & uint64(15)) + uint64(1)) * uint64(_PHI)
+    x = (x ^ (x >> uint64(30))) * uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> uint64(27))) * uint64(0x94D049BB133111EB)
+    return x ^ (x >> uint64(31))
+
+
+@nb.njit(inline="always")
+def _uniform(w):
+    """Open-interval uniform (0, 1) from the top 53 bits."""
+    return (float(w >> uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@nb.njit(inline="always")
+def _fast(w, kn, wn):
+    """Fast path of the ziggurat: the normal, or NaN when the wedge/tail test is needed."""
+    iz = int64(w & uint64(127))
+    hz = int64(np.int32(np.uint32(w >> uint64(32))))
+    z = hz * wn[iz]
+    return z if abs(hz) < kn[iz] else np.nan
+
+
+@nb.njit(cache=True)
+def _slow(key, i, kn, wn, fn):
+    """Full ziggurat for element ``i`` (restarts from its first word, so it agrees with ``_fast``)."""
+    ui = uint64(i)
+    w = _word(key, ui, uint64(0))
+    a = uint64(1)
+    iz = int64(w & uint64(127))
+    hz = int64(np.int32(np.uint32(w >> uint64(32))))
+    while True:
+        if abs(hz) < kn[iz]:
+            return hz * wn[iz]
+        x = hz * wn[iz]
+        if iz == 0:  # base strip: exponential-tail sampler beyond R
+            while True:
+                x = -math.log(_uniform(_word(key, ui, a))) / _R
+                y = -math.log(_uniform(_word(key, ui, a + uint64(1))))
+                a += uint64(2)
+                if y + y >= x * x:
+                    break
+            return _R + x if hz > 0 else -_R - x
+        if fn[iz] + _uniform(_word(key, ui, a)) * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
+            return x
+        w = _word(key, ui, a + uint64(1))
+        a += uint64(2)
+        iz = int64(w & uint64(127))
+        hz = int64(np.int32(np.uint32(w >> uint64(32))))
+
+
+@nb.njit(parallel=True, cache=True)
+def _fill_kernel(out, key, kn, wn, fn):
+    """out[i] = element i of stream ``key``; out (n,) float32/float64."""
+    n = out.size
+    nch = (n + _CHUNK - 1) // _CHUNK
+    for ch in prange(nch):
+        lo = ch * _CHUNK
+        hi = min(n, lo + _CHUNK)
+        for i in range(lo, hi):
+            z = _fast(_word(key, uint64(i), uint64(0)), kn, wn)
+            if np.isnan(z):
+                z = _slow(key, i, kn, wn, fn)
+            out[i] = z
+
+
+@nb.njit(parallel=True, cache=True)
+def _fused_kernel(p, old, key, c, kn, wn, fn):
+    """p[i] ← p[i] + c·z_i·(p[i] − old[i]), z_i element i of stream ``key``; p, old (n,) same dtype."""
+    n = p.size
+    nch = (n + _CHUNK - 1) // _CHUNK
+    for ch in prange(nch):
+        lo = ch * _CHUNK
+        hi = min(n, lo + _CHUNK)
+        z = np.empty(hi - lo)
+        for j in range(hi - lo):  # vectorisable fast path
+            z[j] = _fast(_word(key, uint64(lo + j), uint64(0)), kn, wn)
+        for j in range(hi - lo):
+            zj = z[j]
+            if np.isnan(zj):
+                zj = _slow(key, lo + j, kn, wn, fn)
+            pn = p[lo + j]
+            p[lo + j] = pn + c * zj * (pn - old[lo + j])
+
+
+def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None = None) -> np.ndarray:
+    """Elements ``0 … n−1`` of the standard-normal stream ``key`` (see module docstring).
+
+    Returns an array of shape ``(n,)``; the values do not depend on ``dtype`` beyond the final rounding.
+    """
+    if out is None:
+        out = np.empty(int(n), dtype=dtype)
+    if out.ndim != 1 or out.dtype not in (np.float32, np.float64) or not out.flags.c_contiguous:
+        raise ValueError("out must be a contiguous 1-D float32/float64 array")
+    _fill_kernel(out, np.uint64(int(key) & _MASK), _KN, _WN, _FN)
+    return out
+
+
+def fused_leap_update(p: np.ndarray, old: np.ndarray, key: int, c: float) -> None:
+    """In place ``p ← p + c·z ⊙ (p − old)`` with ``z = counter_normal(key, p.size)``.
+
+    ``p`` holds θ_new (the inner optimizer's result) and ``old`` θ_old, both contiguous 1-D arrays of
+    the same float dtype; afterwards ``p = θ_old + (1 + c z) ⊙ (θ_new − θ_old)`` up to rounding.
+    """
+    _fused_kernel(p, old, np.uint64(int(key) & _MASK), float(c), _KN, _WN, _FN)
