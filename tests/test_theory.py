@@ -511,3 +511,79 @@ def test_leap_stationary_variance_non_gaussian_vs_monte_carlo(variant):
         x = x - st * (h * x + rng.standard_normal(n))
     se = np.std(x**2) / math.sqrt(n)  # SE of the second-moment estimate; tolerance 4 SE
     assert abs(np.mean(x**2) - var) < 4 * se
+
+
+# ------------------------------------------------------------------------------------------
+# exact references for the discrete-time chain and for d-D grids
+# ------------------------------------------------------------------------------------------
+def test_discrete_mfpt_tends_to_continuous_and_matches_notes_bias():
+    D = 0.25
+    cont = th.mfpt_1d(U4, D, -1.0, 1.0, -2.0)
+    r = {}
+    for eta in (0.02, 0.01, 0.005):
+        r[eta] = th.discrete_mfpt_1d(dU4, -1.0, 1.0, -2.0, eta=eta, additive_var=2 * D * eta, n_cells=2000) * eta / cont
+    # theory notes §2.3 (ΔU/D = 4, absorbing at +1): MC/exact = 0.97–0.98 at Δt = 0.02, 0.99 at 0.005
+    assert 0.965 < r[0.02] < 0.985 and 0.985 < r[0.005] < 0.9995
+    # first-order convergence: the bias halves with the step
+    assert (1 - r[0.01]) / (1 - r[0.02]) == pytest.approx(0.5, abs=0.08)
+    assert (1 - r[0.005]) / (1 - r[0.01]) == pytest.approx(0.5, abs=0.08)
+
+
+def _mc_chain(eta, sigma, C, n, rng, x0=-1.0, xc=1.0, max_steps=200_000):
+    """Plain-numpy simulation of x' = x − η̃ (U'(x) + sqrt(C) Z) until x >= xc."""
+    x = np.full(n, x0)
+    t = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    for k in range(1, max_steps + 1):
+        idx = np.nonzero(alive)[0]
+        if idx.size == 0:
+            break
+        st = eta + sigma * rng.standard_normal(idx.size)
+        x[idx] = x[idx] - st * (dU4(x[idx]) + math.sqrt(C) * rng.standard_normal(idx.size))
+        done = x[idx] >= xc
+        t[idx[done]] = k
+        alive[idx[done]] = False
+    assert not alive.any()
+    return t
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.03])
+def test_discrete_mfpt_matches_numpy_monte_carlo(sigma):
+    eta, C = 0.05, 2 * 0.5 / 0.05  # Langevin-like white gradient noise, D = ηC/2 = 0.5 (ΔU/D = 2)
+    rng = np.random.default_rng(2024 + int(sigma * 100))
+    n = 4000  # SE of the mean ≈ mean·CV/sqrt(n) ≈ 1.6% (CV ≈ 1); tolerance 4 SE
+    t = _mc_chain(eta, sigma, C, n, rng)
+    m, m2 = th.discrete_mfpt_1d(dU4, -1.0, 1.0, -2.5, eta=eta, noise_var=C, sigma=sigma, n_cells=1200,
+                                n_nodes=16, second_moment=True)
+    se = t.std() / math.sqrt(n)
+    assert abs(t.mean() - m) < 4 * se
+    se2 = (t**2).std() / math.sqrt(n)
+    assert abs((t**2).mean() - m2) < 4 * se2
+
+
+def test_discrete_stationary_matches_sgd_variance():
+    # quadratic h = 1, η = 0.5, gradient noise var 1: Var = 1/3 (theory notes §2.2); LEAP σ = 0.3: 0.5152
+    for sigma, var in ((0.0, th.sgd_stationary_variance(1.0, 0.5, 1.0)), (0.3, th.leap_stationary_variance(1.0, 0.5, 0.3, 1.0))):
+        c, pi, rho = th.discrete_stationary_1d(lambda x: x, -8.0, 8.0, eta=0.5, noise_var=1.0, sigma=sigma,
+                                               n_cells=1600, n_nodes=16)
+        assert rho == pytest.approx(1.0, abs=1e-12)
+        assert float(np.sum(pi * c**2)) == pytest.approx(var, rel=2e-3)
+
+
+def test_mfpt_sqra_grid_reduces_to_1d_and_converges_to_eyring_kramers():
+    D = 0.25
+    xs = np.linspace(-2.0, 1.0, 301)
+    ys = np.linspace(-3.0, 3.0, 61)
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    T = th.mfpt_sqra_grid(U4(X) + 0.5 * Y**2, D, (xs[1] - xs[0], ys[1] - ys[0]), X >= 1.0 - 1e-12)
+    i0, j0 = 100, 30  # (x, y) = (-1, 0)
+    assert T[i0, j0] == pytest.approx(th.mfpt_1d(U4, D, -1.0, 1.0, -2.0), rel=2e-3)  # O(h²) grid error
+    # entropic factor: exact ratio approaches sqrt(κ/(κ+2c)) as D -> 0 (theory notes §1.3)
+    errs = []
+    for D in (1 / 4, 1 / 8):
+        ys = np.linspace(-1.0, 1.0, 81) * 6 * math.sqrt(D)
+        X, Y = np.meshgrid(xs, ys, indexing="ij")
+        t = [th.mfpt_sqra_grid(U4(X) + 0.5 * Y**2 + c * X**2 * Y**2, D, (xs[1] - xs[0], ys[1] - ys[0]), X >= 1.0 - 1e-12)[i0, 40]
+             for c in (0.0, 0.5)]
+        errs.append(t[1] / t[0] / math.sqrt(1 / 2.0) - 1)
+    assert 0 < errs[1] < errs[0] < 0.1
