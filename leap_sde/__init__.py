@@ -1,0 +1,25 @@
+"""leap_sde: escape dynamics of SGD/Langevin with LEAP learning-rate perturbation, compiled with Numba.
+
+One flat namespace: landscapes, dynamics parts, schedules, :func:`simulate` and the escape statistics.
+"""
+from .dynamics import LEAP, HessianNoise, LeaveBall, MinibatchNoise, NoExit, NoNoise, ReachBall, Threshold, WhiteNoise
+from .estimates import (ArrheniusFit, RateEstimate, SurvivalCurve, arrhenius_fit, exponential_rate, kaplan_meier,
+                        ks_exponential)
+from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWell, FiniteSum, Landscape, Polynomial,
+                         Quadratic, SharpFlatWell, StyblinskiTang)
+from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, Schedule,
+                        StepLR, Warmup)
+from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LEAP", "HessianNoise", "LeaveBall", "MinibatchNoise", "NoExit", "NoNoise", "ReachBall", "Threshold", "WhiteNoise",
+    "ArrheniusFit", "RateEstimate", "SurvivalCurve", "arrhenius_fit", "exponential_rate", "kaplan_meier",
+    "ks_exponential",
+    "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
+    "Quadratic", "SharpFlatWell", "StyblinskiTang",
+    "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "Schedule",
+    "StepLR", "Warmup",
+    "EscapeResult", "StabilityWarning", "Status", "normalize_seed", "simulate",
+]

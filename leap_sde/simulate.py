@@ -1,0 +1,348 @@
+"""Public simulation API: validate once, normalise the seed, run the compiled ensemble, return a result."""
+from __future__ import annotations
+
+import enum
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numba as nb
+import numpy as np
+
+from . import _kernels as K
+from ._rng import particle_seeds, seed_state
+from ._validate import check_int, check_positive
+from .dynamics import LEAP, Exit, HessianNoise, MinibatchNoise, Noise, NoExit, NoNoise, Threshold, ReachBall
+from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_meier, ks_exponential
+from .landscapes import CustomLandscape, FiniteSum, Landscape
+from .schedules import Constant, Schedule
+
+__all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed"]
+
+
+class Status(enum.IntEnum):
+    """Per-particle outcome."""
+
+    ESCAPED = K.ESCAPED    #: the exit condition was met
+    CENSORED = K.CENSORED  #: still inside after ``max_steps`` (or when the run was interrupted)
+    DIVERGED = K.DIVERGED  #: the state became non-finite (never counted as an escape)
+
+
+class StabilityWarning(UserWarning):
+    """The start minimum is unstable for the chosen step size (GD or LEAP mean-square condition fails)."""
+
+
+def normalize_seed(seed) -> np.random.SeedSequence:
+    """``int | SeedSequence | Generator | None`` → one ``SeedSequence`` (None draws fresh OS entropy,
+    recorded in the result so the run can be repeated; a Generator contributes 128 bits of its stream)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(seed.integers(0, 2**63, size=2).tolist())
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.SeedSequence(seed)
+    raise ValueError(f"seed must be a non-negative int, a SeedSequence, a Generator or None, got {seed!r}")
+
+
+@dataclass(frozen=True)
+class EscapeResult:
+    """Outcome of :func:`simulate` for ``N`` particles in ``d`` dimensions.
+
+    Attributes
+    ----------
+    status : (N,) int8 — :class:`Status` of each particle.
+    steps : (N,) int64 — steps until exit, divergence or censoring.
+    times : (N,) float64 — the same in continuous time ``t = Σ_k η_k``.
+    positions : (N, d) — final positions (the exit point for escaped particles).
+    basin_steps : (N, b) int64 or None — steps spent in each basin (basins split coordinate 0 at
+        ``basin_edges``).
+    snapshots : (S, N, d) or None — positions at steps ``0, snapshot_every, 2·snapshot_every, ...``.
+    seed_entropy : the SeedSequence entropy that reproduces the run.
+    interrupted : True if Ctrl-C stopped the run (unfinished particles are then censored).
+    """
+
+    status: np.ndarray
+    steps: np.ndarray
+    times: np.ndarray
+    positions: np.ndarray
+    max_steps: int
+    eta: float
+    seed_entropy: object
+    basin_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    basin_steps: Optional[np.ndarray] = None
+    snapshots: Optional[np.ndarray] = None
+    snapshot_every: int = 0
+    interrupted: bool = False
+    wall_time: float = 0.0
+
+    @property
+    def n_particles(self) -> int:
+        return int(self.status.size)
+
+    @property
+    def escaped(self) -> np.ndarray:
+        return self.status == Status.ESCAPED
+
+    @property
+    def n_escaped(self) -> int:
+        return int(np.count_nonzero(self.status == Status.ESCAPED))
+
+    @property
+    def n_censored(self) -> int:
+        return int(np.count_nonzero(self.status == Status.CENSORED))
+
+    @property
+    def n_diverged(self) -> int:
+        return int(np.count_nonzero(self.status == Status.DIVERGED))
+
+    @property
+    def exit_points(self) -> np.ndarray:
+        """(n_escaped, d) positions where the exit condition was met."""
+        return self.positions[self.escaped]
+
+    def _durations(self, unit):
+        if unit == "steps":
+            return self.steps.astype(np.float64)
+        if unit == "time":
+            return self.times
+        raise ValueError(f"unit must be 'steps' or 'time', got {unit!r}")
+
+    def rate(self, *, unit: str = "steps", confidence: float = 0.95) -> RateEstimate:
+        """Censored exponential MLE of the escape rate (per step or per unit time) with its CI."""
+        return exponential_rate(self._durations(unit), self.escaped, n_diverged=self.n_diverged,
+                                confidence=confidence, unit=unit)
+
+    def survival(self, *, unit: str = "steps", confidence: float = 0.95) -> SurvivalCurve:
+        """Kaplan–Meier survival curve (diverged particles censored at their divergence time)."""
+        return kaplan_meier(self._durations(unit), self.escaped, confidence=confidence)
+
+    def ks_pvalue(self, *, t0: Optional[float] = None, unit: str = "steps") -> float:
+        """KS p-value of the exponential exit law after the transient ``t0`` (default: 5% of the
+        median escape time); diverged particles are left out."""
+        t = self._durations(unit)
+        keep = self.status != Status.DIVERGED
+        if t0 is None:
+            t0 = 0.05 * float(np.median(t[self.escaped])) if self.n_escaped else 0.0
+        t_max = self.max_steps if unit == "steps" else float(t[~self.escaped & keep].max(initial=t.max()))
+        return ks_exponential(t[keep], self.escaped[keep], t0=t0, t_max=max(t_max, t0 + 1e-12))
+
+    def basin_fractions(self) -> Optional[np.ndarray]:
+        """(b,) fraction of all simulated steps spent in each basin (None if not recorded)."""
+        if self.basin_steps is None:
+            return None
+        tot = self.basin_steps.sum()
+        return self.basin_steps.sum(axis=0) / tot if tot else np.zeros(self.basin_steps.shape[1])
+
+
+def _validate_start(landscape, x0, exit, eta, noise, leap, mode, schedule):
+    if exit.satisfied(x0):
+        raise ValueError(f"exit: the start point x0={x0.tolist()} already satisfies the exit condition {exit}")
+    if isinstance(noise, MinibatchNoise) and not isinstance(landscape, FiniteSum):
+        raise ValueError("noise: MinibatchNoise needs a FiniteSum landscape (per-sample losses)")
+    if isinstance(noise, HessianNoise) and isinstance(landscape, CustomLandscape) and landscape.hess_fn is None:
+        raise ValueError("noise: HessianNoise needs a landscape with a Hessian (CustomLandscape(hess_fn=...))")
+    if mode == "sde" and leap is not None and leap.variant == "clipped":
+        raise ValueError("leap: variant='clipped' has no SDE model; use mode='discrete'")
+    if isinstance(exit, (Threshold, ReachBall)) and not isinstance(landscape, CustomLandscape):
+        saddles = landscape.saddles
+        if not saddles:
+            raise ValueError(f"exit: {type(landscape).__name__} has no saddle, so there is no barrier to "
+                             "escape over; use LeaveBall for stability experiments")
+        if landscape.dim == 1:
+            target = exit.value if isinstance(exit, Threshold) else float(exit.center[0])
+            lo, hi = sorted((float(x0[0]), target))
+            if not any(lo < s.x[0] < hi for s in saddles):
+                raise ValueError(f"exit: no barrier (local maximum) of the landscape lies between x0={x0[0]} "
+                                 f"and the exit at {target}; the escape would be deterministic")
+    mins = landscape.minima
+    if mins and not isinstance(landscape, CustomLandscape):
+        m = min(mins, key=lambda c: float(np.sum((c.x - x0) ** 2)))
+        h = float(np.linalg.eigvalsh(m.hessian).max())
+        eta0 = float(schedule.values(eta, 1)[0])
+        if eta0 * h >= 2:
+            warnings.warn(f"η·λ_max(H) = {eta0 * h:.3g} >= 2 at the start minimum x={m.x.tolist()}: gradient "
+                          "descent itself is unstable there", StabilityWarning, stacklevel=3)
+        elif leap is not None and leap.sigma > 0 and leap.variant == "gaussian":
+            s = leap.sigma * eta0 if leap.is_relative else leap.sigma
+            if h * (eta0 ** 2 + s ** 2) >= 2 * eta0:
+                warnings.warn(f"LEAP mean-square condition h(η²+σ²) < 2η fails at the start minimum "
+                              f"(h = {h:.3g}, η = {eta0:.3g}, σ = {s:.3g}): the iterates have infinite variance "
+                              "there", StabilityWarning, stacklevel=3)
+
+
+@nb.njit(cache=True)
+def _seed_all(words, rng):
+    for i in range(words.shape[0]):
+        seed_state(words[i], rng[i])
+
+
+def simulate(
+    landscape: Landscape,
+    x0,
+    *,
+    eta: float,
+    noise: Noise = NoNoise(),
+    leap: Optional[LEAP] = None,
+    schedule: Schedule = Constant(),
+    mode: str = "discrete",
+    exit: Exit = NoExit(),
+    n_particles: int = 1000,
+    max_steps: int = 100_000,
+    seed=None,
+    threads: Optional[int] = None,
+    basins: bool = False,
+    snapshot_every: int = 0,
+    snapshot_max_bytes: int = 256 * 2**20,
+    progress: bool | Callable = False,
+    interrupt: str = "raise",
+    _general_kernel: bool = False,
+) -> EscapeResult:
+    """Simulate ``n_particles`` independent copies of an optimizer from ``x0`` until they exit.
+
+    Discrete (``mode="discrete"``)::  θ_{k+1} = θ_k − η̃_k ⊙ (∇L(θ_k) + ξ_k),  η̃_k = η_k + ε_k (LEAP)
+    SDE (``mode="sde"``)::  dθ = −∇L dt + √(2D(θ)) dW by Euler–Maruyama with dt = η_k,
+    ``D = η·Cov(ξ)/2`` plus LEAP's effective diffusion (see :mod:`leap_sde.dynamics`).
+
+    Parameters
+    ----------
+    landscape, x0 : the loss and the start point, shape (d,).
+    eta : base learning rate η > 0 (the schedule's ``η_0``; also the SDE step).
+    noise : gradient noise ξ (:class:`NoNoise`, :class:`WhiteNoise`, :class:`HessianNoise`, :class:`MinibatchNoise`).
+    leap : :class:`LEAP` perturbation of the rate, or None.
+    schedule : learning-rate schedule (:mod:`leap_sde.schedules`).
+    exit : exit rule; particles that never meet it within ``max_steps`` are right-censored.
+    n_particles, max_steps : ensemble size N ≥ 1 and step budget ≥ 1.
+    seed : int, SeedSequence, Generator or None; particle ``i`` uses its own xoshiro256+ stream seeded from
+        ``SeedSequence(seed).generate_state(N)[i]``, so results do not depend on ``threads``.
+    threads : number of threads (default: all Numba threads).
+    basins : record the steps spent in each basin (split along coordinate 0 at the landscape's saddles).
+    snapshot_every, snapshot_max_bytes : record positions every so many steps, at most this much memory.
+    progress : True for a progress bar on a terminal, or a callable ``f(steps_done, max_steps, n_done, N)``.
+    interrupt : on Ctrl-C, ``"raise"`` (default) or ``"return"`` the partial result with unfinished
+        particles censored and ``interrupted=True``.
+
+    Returns
+    -------
+    EscapeResult
+    """
+    if not isinstance(landscape, Landscape):
+        raise TypeError(f"landscape must be a leap_sde Landscape, got {type(landscape).__name__}")
+    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    if x0.shape != (landscape.dim,):
+        raise ValueError(f"x0 must have shape ({landscape.dim},), got {x0.shape}")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"x0 must be finite, got {x0.tolist()}")
+    check_positive("eta", eta)
+    for name, obj, cls in (("noise", noise, Noise), ("schedule", schedule, Schedule), ("exit", exit, Exit)):
+        if not isinstance(obj, cls):
+            raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
+    if leap is not None and not isinstance(leap, LEAP):
+        raise TypeError(f"leap must be a LEAP or None, got {type(leap).__name__}")
+    if mode not in ("discrete", "sde"):
+        raise ValueError(f"mode must be 'discrete' or 'sde', got {mode!r}")
+    if interrupt not in ("raise", "return"):
+        raise ValueError(f"interrupt must be 'raise' or 'return', got {interrupt!r}")
+    n = check_int("n_particles", n_particles, 1)
+    max_steps = check_int("max_steps", max_steps, 1)
+    snapshot_every = check_int("snapshot_every", snapshot_every, 0)
+    n_threads = nb.config.NUMBA_NUM_THREADS if threads is None else check_int("threads", threads, 1)
+    if n_threads > nb.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
+    _validate_start(landscape, x0, exit, eta, noise, leap, mode, schedule)
+    ss = normalize_seed(seed)
+
+    lcode, lp, off = landscape.lower()
+    ncode, npar = noise.lower()
+    leap_p = (leap or LEAP(0.0)).lower()
+    scode, sp = schedule.lower()
+    ecode, ep = exit.lower(landscape.dim)
+    d = landscape.dim
+    edges = landscape.basin_edges() if basins else np.zeros(0)
+    counts = np.zeros((n, edges.size + 1 if basins else 0), dtype=np.int64)
+    n_snaps = 0
+    if snapshot_every:
+        n_snaps = min(max_steps // snapshot_every + 1, max(1, snapshot_max_bytes // (8 * n * d)))
+    snaps = np.full((n_snaps, n, d), np.nan)
+    if n_snaps:
+        snaps[0] = x0
+
+    rng = np.empty((n, 4), dtype=np.uint64)
+    _seed_all(particle_seeds(ss, n), rng)
+    X = np.repeat(x0[None, :], n, axis=0)
+    steps = np.zeros(n, dtype=np.int64)
+    times = np.zeros(n)
+    status = np.zeros(n, dtype=np.int8)
+    kernel = K.kernels_for(landscape, ncode, mode == "sde", general=_general_kernel)
+
+    bar = _progress_bar(progress, max_steps, n)
+    t_start = time.perf_counter()
+    interrupted = False
+    k_done, chunk = 0, 256
+    old_threads = nb.get_num_threads()
+    nb.set_num_threads(n_threads)
+    try:
+        while k_done < max_steps:
+            k_stop = min(max_steps, k_done + chunk)
+            t0 = time.perf_counter()
+            kernel(mode == "sde", rng, X, steps, times, status, counts, snaps, max(snapshot_every, 1), k_stop,
+                   lcode, lp, off, ncode, npar, leap_p, scode, sp, float(eta), ecode, ep, edges)
+            k_done = k_stop
+            n_done = int(np.count_nonzero(status != K.RUNNING))
+            if bar is not None:
+                bar(k_done, max_steps, n_done, n)
+            if n_done == n:
+                break
+            dt = time.perf_counter() - t0
+            chunk = int(min(max(chunk * min(4.0, 0.3 / max(dt, 1e-4)), 16), 2**40))
+    except KeyboardInterrupt:
+        if interrupt == "raise":
+            raise
+        interrupted = True
+    finally:
+        nb.set_num_threads(old_threads)
+        if bar is not None:
+            bar.close()
+    status[status == K.RUNNING] = K.CENSORED
+    return EscapeResult(status=status, steps=steps, times=times, positions=X, max_steps=max_steps, eta=float(eta),
+                        seed_entropy=ss.entropy, basin_edges=edges, basin_steps=counts if basins else None,
+                        snapshots=snaps if n_snaps else None, snapshot_every=snapshot_every,
+                        interrupted=interrupted, wall_time=time.perf_counter() - t_start)
+
+
+class _TqdmProgress:
+    def __init__(self, max_steps, n):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=max_steps, unit="step", unit_scale=True, dynamic_ncols=True, leave=False)
+
+    def __call__(self, k, max_steps, n_done, n):
+        self._bar.set_postfix_str(f"finished {n_done}/{n}", refresh=False)
+        self._bar.update(k - self._bar.n)
+
+    def close(self):
+        self._bar.close()
+
+
+class _CallbackProgress:
+    def __init__(self, fn):
+        self._fn = fn
+
+    def __call__(self, *args):
+        self._fn(*args)
+
+    def close(self):
+        pass
+
+
+def _progress_bar(progress, max_steps, n):
+    if progress is True:
+        import sys
+
+        return _TqdmProgress(max_steps, n) if sys.stderr.isatty() else None
+    if callable(progress):
+        return _CallbackProgress(progress)
+    if progress is False or progress is None:
+        return None
+    raise ValueError(f"progress must be a bool or a callable, got {progress!r}")
