@@ -16,6 +16,7 @@ For N particles with durations ``t_i`` (escape time, or the censoring time for p
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +116,9 @@ def kaplan_meier(durations, escaped, *, confidence: float = 0.95) -> SurvivalCur
     if not e.any():
         return SurvivalCurve(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
     res = stats.ecdf(stats.CensoredData(uncensored=t[e], right=t[~e]))
-    ci = res.sf.confidence_interval(confidence)
+    with warnings.catch_warnings():  # Greenwood's interval is undefined where S = 0; NaN is mapped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = res.sf.confidence_interval(confidence)
     return SurvivalCurve(res.sf.quantiles, res.sf.probabilities, np.nan_to_num(ci.low.probabilities),
                          np.nan_to_num(ci.high.probabilities, nan=1.0))
 

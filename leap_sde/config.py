@@ -1,0 +1,412 @@
+"""Experiment configuration: a TOML file with sections [landscape], [dynamics], [leap], [schedule], [init],
+[exit], [run], resolved against defaults and validated once.
+
+Every key has a type and a range; an unknown section or key, a wrong type or an out-of-range value raises
+:class:`ConfigError` naming the key and listing the valid ones (the command line turns it into exit code 2).
+:func:`build` turns a resolved config into the objects :func:`leap_sde.simulate` takes.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from . import dynamics as dyn
+from . import landscapes as lands
+from . import schedules as sch
+
+__all__ = ["ConfigError", "DEFAULT_CONFIG", "resolve", "parse_override", "build", "Experiment", "load_toml"]
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, of the wrong type or out of range."""
+
+
+_ANY = object()
+
+
+@dataclass(frozen=True)
+class _Key:
+    type: object  # 'float', 'int', 'bool', 'str', 'floats' (number or list), 'matrix', 'sigma'
+    default: object
+    check: object = None  # callable(value) -> error text or None
+    choices: tuple = ()
+    doc: str = ""
+
+
+def _pos(v):
+    return None if v > 0 else "must be > 0"
+
+
+def _nonneg(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def _ge1(v):
+    return None if v >= 1 else "must be >= 1"
+
+
+def _unit(v):
+    return None if 0 < v <= 1 else "must be in (0, 1]"
+
+
+LANDSCAPE_KINDS = {
+    "double-well": ("barrier", "curv_min", "curv_saddle"),
+    "sharp-flat": ("curv_flat", "curv_sharp", "barrier_flat", "barrier_sharp", "curv_saddle"),
+    "polynomial": ("coeffs",),
+    "quadratic": ("hessian", "center"),
+    "entropic": ("kappa", "c"),
+    "styblinski-tang": ("dim", "sharpness"),
+}
+_COMMON_LANDSCAPE = ("kind", "finite_sum_n", "finite_sum_scale", "finite_sum_seed")
+
+SCHEMA = {
+    "landscape": {
+        "kind": _Key("str", "sharp-flat", choices=tuple(LANDSCAPE_KINDS)),
+        "barrier": _Key("float", 1.0, _pos), "curv_min": _Key("float", 1.0, _pos),
+        "curv_saddle": _Key("float", 1.0, _pos),
+        "curv_flat": _Key("float", 1.0, _pos), "curv_sharp": _Key("float", 4.0, _pos),
+        "barrier_flat": _Key("float", 0.5, _pos), "barrier_sharp": _Key("float", 0.5, _pos),
+        "coeffs": _Key("floats", [1.0, 0.0, -2.0, 0.0, 1.0]),
+        "hessian": _Key("matrix", [[1.0]]), "center": _Key("floats", None),
+        "kappa": _Key("float", 1.0, _pos), "c": _Key("float", 0.0, _nonneg),
+        "dim": _Key("int", 2, _ge1), "sharpness": _Key("floats", 1.0),
+        "finite_sum_n": _Key("int", 0, _nonneg, doc="n > 0 wraps the landscape into a FiniteSum of n samples"),
+        "finite_sum_scale": _Key("float", 0.3, _pos), "finite_sum_seed": _Key("int", 0, _nonneg),
+    },
+    "dynamics": {
+        "mode": _Key("str", "discrete", choices=("discrete", "sde")),
+        "eta": _Key("float", 0.1, _pos),
+        "noise": _Key("str", "sgd-hessian", choices=("none", "white", "sgd-hessian", "minibatch")),
+        "noise_std": _Key("float", 1.0, _nonneg),
+        "batch_size": _Key("float", 1.0, _ge1),
+        "hessian_floor": _Key("float", 1e-2, _pos),
+    },
+    "leap": {
+        "sigma": _Key("sigma", 0.0),
+        "mode": _Key("str", "per-coordinate", choices=("per-coordinate", "scalar")),
+        "relative": _Key("bool", False),
+        "variant": _Key("str", "gaussian", choices=("gaussian", "clipped", "lognormal")),
+    },
+    "schedule": {
+        "kind": _Key("str", "constant", choices=("constant", "step", "exponential", "cosine", "cosine-restarts",
+                                                  "cyclic")),
+        "step_size": _Key("int", 1000, _ge1), "gamma": _Key("float", 0.5, _pos),
+        "T_max": _Key("int", 10000, _ge1), "eta_min": _Key("float", 0.0, _nonneg),
+        "T_0": _Key("int", 1000, _ge1), "T_mult": _Key("int", 1, _ge1),
+        "max_lr": _Key("float", 0.2, _pos), "step_size_up": _Key("int", 1000, _ge1),
+        "step_size_down": _Key("int", 0, _nonneg, doc="0: same as step_size_up"),
+        "cyclic_mode": _Key("str", "triangular", choices=("triangular", "triangular2", "exp_range")),
+        "warmup_steps": _Key("int", 0, _nonneg), "warmup_start_factor": _Key("float", 1 / 3, _unit),
+    },
+    "init": {
+        "x0": _Key("x0", "minimum", doc="a number, a list, or 'minimum' (then init.minimum picks which)"),
+        "minimum": _Key("int", 0, _nonneg),
+    },
+    "exit": {
+        "kind": _Key("str", "threshold", choices=("threshold", "leave-ball", "reach-ball", "none")),
+        "threshold": _Key("threshold", "minimum", doc="a number, or 'minimum': the first coordinate of "
+                                                      "init.target_minimum"),
+        "target_minimum": _Key("int", 1, _nonneg),
+        "coord": _Key("int", 0, _nonneg),
+        "direction": _Key("int", 0, doc="+1, -1, or 0: away from x0"),
+        "center": _Key("floats", None), "radius": _Key("float", 1.0, _pos),
+    },
+    "run": {
+        "particles": _Key("int", 2000, _ge1), "max_steps": _Key("int", 200_000, _ge1),
+        "seed": _Key("int", 0, _nonneg), "threads": _Key("int", 0, _nonneg, doc="0: all cores"),
+        "basins": _Key("bool", True),
+        "occupation_steps": _Key("int", 0, _nonneg, doc="> 0: also run without exit for this many steps and "
+                                                         "record the time in each basin"),
+        "snapshots": _Key("int", 200, _nonneg, doc="number of occupation snapshots (0: none)"),
+    },
+}
+
+#: The built-in default experiment: sharp-vs-flat asymmetric double well, SGD (Hessian) noise, LEAP σ grid.
+DEFAULT_CONFIG = {
+    "landscape": {"kind": "sharp-flat", "curv_flat": 1.0, "curv_sharp": 4.0, "barrier_flat": 0.5,
+                  "barrier_sharp": 0.5, "curv_saddle": 1.0},
+    "dynamics": {"mode": "discrete", "eta": 0.1, "noise": "sgd-hessian", "batch_size": 1.0},
+    "leap": {"sigma": [0.0, 0.05, 0.1, 0.15], "mode": "per-coordinate"},
+    "schedule": {"kind": "constant"},
+    "init": {"x0": "minimum", "minimum": 1},
+    "exit": {"kind": "threshold", "threshold": "minimum", "target_minimum": 0},
+    "run": {"particles": 2000, "max_steps": 200_000, "seed": 0, "occupation_steps": 20_000},
+}
+
+
+def _err(key, msg):
+    return ConfigError(f"{key}: {msg}")
+
+
+def _number(key, v, kind):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(key, f"expected {'an integer' if kind == 'int' else 'a number'}, got {v!r}")
+    if kind == "int":
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise _err(key, f"expected an integer, got {v!r}")
+            v = int(v)
+        return v
+    if not math.isfinite(v):
+        raise _err(key, f"must be finite, got {v!r}")
+    return float(v)
+
+
+def _coerce(key, spec: _Key, v):
+    t = spec.type
+    if t in ("float", "int"):
+        v = _number(key, v, t)
+    elif t == "bool":
+        if not isinstance(v, bool):
+            raise _err(key, f"expected true or false, got {v!r}")
+    elif t == "str":
+        if not isinstance(v, str):
+            raise _err(key, f"expected a string, got {v!r}")
+        if spec.choices and v not in spec.choices:
+            raise _err(key, f"must be one of {', '.join(map(repr, spec.choices))}, got {v!r}")
+    elif t == "floats":
+        if v is None:
+            return None
+        vals = v if isinstance(v, list) else [v]
+        v = [_number(key, x, "float") for x in vals] if isinstance(v, list) else _number(key, v, "float")
+    elif t == "sigma":
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise _err(key, "needs at least one value")
+        vals = [_number(key, x, "float") for x in vals]
+        if any(x < 0 for x in vals):
+            raise _err(key, f"must be >= 0, got {v!r}")
+        v = vals if isinstance(v, list) else vals[0]
+    elif t == "matrix":
+        if not isinstance(v, list) or not v:
+            raise _err(key, f"expected a list (diagonal) or a list of lists, got {v!r}")
+        if all(isinstance(r, list) for r in v):
+            v = [[_number(key, x, "float") for x in r] for r in v]
+        else:
+            v = [_number(key, x, "float") for x in v]
+    elif t in ("x0", "threshold"):
+        if isinstance(v, str):
+            if v != "minimum":
+                raise _err(key, f"must be a number, a list of numbers or 'minimum', got {v!r}")
+        elif isinstance(v, list):
+            v = [_number(key, x, "float") for x in v]
+        else:
+            v = _number(key, v, "float")
+    if spec.check is not None and t in ("float", "int"):
+        msg = spec.check(v)
+        if msg:
+            raise _err(key, f"{msg}, got {v!r}")
+    return v
+
+
+def load_toml(path) -> dict:
+    """Read a TOML file; a syntax error becomes a :class:`ConfigError` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+
+
+def parse_override(text: str):
+    """``section.key=value`` → (section, key, value) with the value parsed as TOML (a bare word that is not
+    valid TOML is taken as a string, so ``--set landscape.kind=polynomial`` works)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    lhs, raw = text.split("=", 1)
+    section, key = lhs.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section.strip(), key.strip(), value
+
+
+def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None) -> dict:
+    """Full validated config: schema defaults ← ``base`` (default: DEFAULT_CONFIG when ``user`` is None) ←
+    ``user`` ← ``overrides`` (``section.key=value`` strings).  Raises :class:`ConfigError`."""
+    layers = [DEFAULT_CONFIG if (user is None and base is None) else (base or {}), user or {}]
+    layers.append(_nest(parse_override(o) for o in overrides))
+    cfg = {s: {k: copy.deepcopy(spec.default) for k, spec in keys.items()} for s, keys in SCHEMA.items()}
+    explicit = {s: set() for s in SCHEMA}  # keys set by the user or an override (not by the base layer)
+    for i, layer in enumerate(layers):
+        for section, values in layer.items():
+            if section not in SCHEMA:
+                raise ConfigError(f"unknown section [{section}]; valid sections: {', '.join(SCHEMA)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"[{section}] must be a table of keys")
+            for key, v in values.items():
+                if key not in SCHEMA[section]:
+                    raise ConfigError(f"unknown key {section}.{key}; valid keys of [{section}]: "
+                                      f"{', '.join(SCHEMA[section])}")
+                cfg[section][key] = _coerce(f"{section}.{key}", SCHEMA[section][key], copy.deepcopy(v))
+                if i > 0:
+                    explicit[section].add(key)
+    kind = cfg["landscape"]["kind"]
+    stray = explicit["landscape"] - set(LANDSCAPE_KINDS[kind]) - set(_COMMON_LANDSCAPE)
+    if stray:
+        raise ConfigError(f"landscape.{sorted(stray)[0]} is not a key of kind {kind!r}; valid keys: "
+                          f"{', '.join(LANDSCAPE_KINDS[kind] + _COMMON_LANDSCAPE)}")
+    # keep only the keys of the chosen landscape kind, so config.toml shows what was used
+    cfg["landscape"] = {k: v for k, v in cfg["landscape"].items()
+                        if k in LANDSCAPE_KINDS[kind] or k in _COMMON_LANDSCAPE}
+    Experiment.from_config(cfg)  # builds every object once: range errors surface here
+    return cfg
+
+
+def _nest(triples):
+    out: dict = {}
+    for s, k, v in triples:
+        out.setdefault(s, {})[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The objects of one resolved config (``sigmas`` lists the LEAP σ values to compare)."""
+
+    landscape: lands.Landscape
+    x0: np.ndarray
+    eta: float
+    mode: str
+    noise: dyn.Noise
+    schedule: sch.Schedule
+    exit: dyn.Exit
+    sigmas: tuple
+    leap_kwargs: dict
+    run: dict
+
+    def leap(self, sigma):
+        return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
+
+    def simulate_kwargs(self, sigma) -> dict:
+        r = self.run
+        return dict(eta=self.eta, noise=self.noise, leap=self.leap(sigma), schedule=self.schedule, mode=self.mode,
+                    exit=self.exit, n_particles=r["particles"], max_steps=r["max_steps"],
+                    threads=r["threads"] or None, basins=r["basins"] and bool(self.landscape.saddles))
+
+    @classmethod
+    def from_config(cls, cfg) -> "Experiment":
+        try:
+            return cls._build(cfg)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise ConfigError(str(e)) from None
+
+    @classmethod
+    def _build(cls, cfg):
+        L, D, P, S, I, E, R = (cfg[k] for k in ("landscape", "dynamics", "leap", "schedule", "init", "exit", "run"))
+        land = _landscape(L)
+        mins = land.minima
+        x0 = I["x0"]
+        if x0 == "minimum":
+            if I["minimum"] >= len(mins):
+                raise ConfigError(f"init.minimum: must be < {len(mins)} (the landscape has {len(mins)} known "
+                                  f"minima), got {I['minimum']}")
+            x0 = mins[I["minimum"]].x
+        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+        if x0.shape != (land.dim,):
+            raise ConfigError(f"init.x0: expected {land.dim} coordinate(s), got {x0.tolist()}")
+        noise = {"none": lambda: dyn.NoNoise(), "white": lambda: dyn.WhiteNoise(D["noise_std"]),
+                 "sgd-hessian": lambda: dyn.HessianNoise(D["batch_size"], floor=D["hessian_floor"]),
+                 "minibatch": lambda: _minibatch(D["batch_size"], L)}[D["noise"]]()
+        leap_kwargs = dict(mode=P["mode"], relative=P["relative"] or None, variant=P["variant"])
+        if P["variant"] == "lognormal" and not P["relative"]:
+            leap_kwargs["relative"] = None
+        sigmas = tuple(P["sigma"]) if isinstance(P["sigma"], list) else (P["sigma"],)
+        for s in sigmas:
+            dyn.LEAP(s, **leap_kwargs)
+        ext = _exit(E, land, x0)
+        if R["threads"]:
+            import numba
+
+            if R["threads"] > numba.config.NUMBA_NUM_THREADS:
+                raise ConfigError(f"run.threads: must be in [0, {numba.config.NUMBA_NUM_THREADS}], got {R['threads']}")
+        return cls(land, x0, D["eta"], D["mode"], noise, _schedule(S), ext, sigmas, leap_kwargs, dict(R))
+
+
+def _landscape(L):
+    kind = L["kind"]
+    if kind == "double-well":
+        land = lands.DoubleWell(barrier=L["barrier"], curv_min=L["curv_min"], curv_saddle=L["curv_saddle"])
+    elif kind == "sharp-flat":
+        land = lands.SharpFlatWell(**{k: L[k] for k in LANDSCAPE_KINDS[kind]})
+    elif kind == "polynomial":
+        land = lands.Polynomial(tuple(np.atleast_1d(L["coeffs"])))
+    elif kind == "quadratic":
+        H = np.asarray(L["hessian"], dtype=np.float64)
+        H = np.diag(H) if H.ndim == 1 else H
+        land = lands.Quadratic(H, center=L["center"])
+    elif kind == "entropic":
+        land = lands.EntropicWell(kappa=L["kappa"], c=L["c"])
+    else:
+        land = lands.StyblinskiTang(dim=L["dim"], sharpness=L["sharpness"])
+    if L["finite_sum_n"] > 0:
+        land = lands.FiniteSum.gaussian(land, L["finite_sum_n"], L["finite_sum_scale"], seed=L["finite_sum_seed"])
+    return land
+
+
+def _minibatch(batch, L):
+    if L["finite_sum_n"] < 1:
+        raise ConfigError("dynamics.noise: 'minibatch' needs a finite-sum landscape: set landscape.finite_sum_n "
+                          ">= 1 (number of samples)")
+    if not float(batch).is_integer():
+        raise ConfigError(f"dynamics.batch_size: must be an integer for minibatch noise, got {batch}")
+    return dyn.MinibatchNoise(int(batch))
+
+
+def _schedule(S):
+    kind = S["kind"]
+    main = {
+        "constant": lambda: sch.Constant(),
+        "step": lambda: sch.StepLR(S["step_size"], S["gamma"]),
+        "exponential": lambda: sch.ExponentialLR(S["gamma"]),
+        "cosine": lambda: sch.CosineAnnealingLR(S["T_max"], S["eta_min"]),
+        "cosine-restarts": lambda: sch.CosineAnnealingWarmRestarts(S["T_0"], S["T_mult"], S["eta_min"]),
+        "cyclic": lambda: sch.CyclicLR(S["max_lr"], S["step_size_up"], S["step_size_down"] or None,
+                                       S["cyclic_mode"], S["gamma"]),
+    }[kind]()
+    if S["warmup_steps"] > 0:
+        return sch.Warmup(main, S["warmup_steps"], S["warmup_start_factor"])
+    return main
+
+
+def _exit(E, land, x0):
+    kind = E["kind"]
+    if kind == "none":
+        return dyn.NoExit()
+    if kind == "threshold":
+        thr = E["threshold"]
+        if thr == "minimum":
+            mins = land.minima
+            if E["target_minimum"] >= len(mins):
+                raise ConfigError(f"exit.target_minimum: must be < {len(mins)}, got {E['target_minimum']}")
+            thr = float(mins[E["target_minimum"]].x[E["coord"]] if E["coord"] < land.dim else np.nan)
+        if isinstance(thr, list):
+            raise ConfigError(f"exit.threshold: expected a number or 'minimum', got {thr!r}")
+        if E["coord"] >= land.dim:
+            raise ConfigError(f"exit.coord: must be in [0, {land.dim - 1}], got {E['coord']}")
+        direction = E["direction"] or (1 if thr > x0[E["coord"]] else -1)
+        if direction not in (1, -1):
+            raise ConfigError(f"exit.direction: must be +1, -1 or 0, got {direction}")
+        return dyn.Threshold(thr, coord=E["coord"], direction=direction)
+    center = E["center"] if E["center"] is not None else x0
+    ball = dyn.LeaveBall if kind == "leave-ball" else dyn.ReachBall
+    return ball(np.atleast_1d(np.asarray(center, dtype=np.float64)), E["radius"])
+
+
+def build(cfg) -> Experiment:
+    """The :class:`Experiment` of a resolved config."""
+    return Experiment.from_config(cfg)
