@@ -1955,7 +1955,8 @@ def discrete_mfpt_1d(
     Returns
     -------
     float or (float, float)
-        ``E[τ]`` in steps (times ``η`` for continuous time), and ``E[τ²]`` if requested.
+        ``E[τ]`` in steps (times ``η`` for continuous time), and ``E[τ²]`` if requested; ``nan`` (with a
+        ``RuntimeWarning``) when the escape is too rare for a float64 solve (``E τ ≳ 10¹²`` steps).
 
     Source: derived in this project (first-step analysis of the discretised chain).
     """
@@ -1983,6 +1984,13 @@ def discrete_mfpt_1d(
     lu = linalg.lu_factor(A)
     T = linalg.lu_solve(lu, np.ones(c.size))
     t0 = float(np.interp(x0, c, T))
+    resid = float(np.max(np.abs(A @ T - 1.0)))
+    if not (np.all(np.isfinite(T)) and T.min() > 0 and resid < 1e-6):
+        import warnings
+
+        warnings.warn(f"discrete_mfpt_1d: the escape is too rare for a float64 linear solve (E τ ≳ 1e12 steps; "
+                      f"residual {resid:.1e}); returning nan", RuntimeWarning, stacklevel=2)
+        return (math.nan, math.nan) if second_moment else math.nan
     if not second_moment:
         return t0
     M2 = linalg.lu_solve(lu, 1.0 + 2.0 * (P @ T))
