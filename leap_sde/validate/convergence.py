@@ -65,13 +65,21 @@ def run(cfg: Config):
     X = res.positions
     g2 = (dU(X) ** 2).sum(axis=1)
     m_const, se_const = float(g2.mean()), float(g2.std(ddof=1) / math.sqrt(n))
-    exact = 0.0
+    def stat_g2(a, b, nc):
+        c, w, _ = th.discrete_stationary_1d(dU, a, b, eta=ETA0, noise_var=STD**2, sigma=RHO, relative=True,
+                                            n_cells=nc, n_nodes=16)
+        return float(np.sum(w * dU(c) ** 2))
+
+    exact, gerr = 0.0, 0.0
+    nc = cfg.pick(600, 1600)
     for i in range(2):
         p_left = float(np.mean(X[:, i] < mx))
-        for (a, b), p in (((lo - 4.0, mx), p_left), ((mx, hi + 4.0), 1 - p_left)):
-            c, w, _ = th.discrete_stationary_1d(dU, a, b, eta=ETA0, noise_var=STD**2, sigma=RHO, relative=True,
-                                                n_cells=cfg.pick(600, 1600), n_nodes=16)
-            exact += p * float(np.sum(w * dU(c) ** 2))
+        # the stationary law sits within ~0.15 of each minimum; reflecting ends ±1.5 away (≈ 10 SD), far
+        # from the saddle 3 units away, so the basin's law is the chain's law on this interval
+        for centre, p in ((lo, p_left), (hi, 1 - p_left)):
+            e1, e2 = stat_g2(centre - 1.5, centre + 1.5, nc), stat_g2(centre - 1.5, centre + 1.5, nc // 2)
+            exact += p * (e1 + (e1 - e2) / 3)
+            gerr += p * abs(e1 - e2) / 3
     quad = float(_quad_theory(X, ETA0, d2U, mx).mean())
     par = dict(landscape="Styblinski–Tang d=2, sharpness 0.3", eta=ETA0, sigma_rel=RHO, noise_std=STD, N=n,
                steps=K, basin_fraction_coord0=round(float(np.mean(X[:, 0] < mx)), 3))
@@ -79,7 +87,8 @@ def run(cfg: Config):
         cid, "constant η, σ: E‖∇L‖² vs exact stationary chain", claim="with constant σ the iterates settle at the "
         "noise level of the stationary discrete LEAP chain", source="theory notes §8 (D); exact stationary law of "
         "the discretised chain (derived in this project)", kind="exact", theory=exact, estimate=m_const,
-        se=se_const, model_tol=0.0, tol_note="none (basin occupation measured, per-basin law exact)", params=par))
+        se=se_const, model_tol=gerr, tol_note="grid error (Richardson step); basin occupation measured",
+        params=par))
     cases.append(make_case(
         cid, "constant η, σ: E‖∇L‖² vs quadratic approximation", claim="Σ h² Var with Var = (η²+σ²)σ_ξ²/"
         "(h[2η − h(η²+σ²)]) at the minima", source="theory notes §3.3 (D)", kind="asymptotic", theory=quad,
@@ -89,7 +98,7 @@ def run(cfg: Config):
     # ---------------- decaying η_k, σ_k (Robbins–Monro) --------------------------------------------------
     J = cfg.pick(8, 11)
     L0 = 100
-    npart = cfg.pick(40, 300)
+    npart = cfg.pick(100, 400)
     ends = np.empty((J, npart, 2))
     for p in range(npart):
         x = np.array(X0, dtype=float)
@@ -97,7 +106,7 @@ def run(cfg: Config):
             eta = ETA0 * 2.0**-j
             r = ls.simulate(land, x, eta=eta, noise=ls.WhiteNoise(STD), leap=ls.LEAP(RHO, relative=True),
                             n_particles=1, max_steps=L0 * 2**j, seed=np.random.SeedSequence([1300, p, j]),
-                            threads=cfg.threads)
+                            threads=1)  # one particle: a parallel launch would only add thread wake-ups
             x = r.positions[0]
             ends[j, p] = x
     etas = ETA0 * 2.0 ** -np.arange(J)

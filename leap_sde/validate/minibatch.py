@@ -89,6 +89,7 @@ def run(cfg: Config):
         a1.set_ylabel("loss")
         a1b = a1.twinx()
         a1b.plot(xs, C(xs), "C1-", label="C(θ)")
+        a1b.set_yscale("log")
         a1b.set_ylabel("per-sample gradient variance C(θ)", color="C1")
         a1.set_title("finite sum of 16 shifted (x²−1)²", fontsize=8)
         lab = [f"B={r[0]}\nη={r[1]}" for r in rows]
