@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -334,7 +335,14 @@ class Experiment:
 
             if R["threads"] > numba.config.NUMBA_NUM_THREADS:
                 raise ConfigError(f"run.threads: must be in [0, {numba.config.NUMBA_NUM_THREADS}], got {R['threads']}")
-        return cls(land, x0, D["eta"], D["mode"], noise, _schedule(S), ext, sigmas, leap_kwargs, dict(R))
+        exp = cls(land, x0, D["eta"], D["mode"], noise, _schedule(S), ext, sigmas, leap_kwargs, dict(R))
+        from .simulate import check_setup
+
+        with warnings.catch_warnings():  # stability warnings are emitted by the run itself
+            warnings.simplefilter("ignore")
+            for s in sigmas:
+                check_setup(land, x0, ext, exp.eta, noise, exp.leap(s), exp.mode, exp.schedule)
+        return exp
 
 
 def _landscape(L):

@@ -19,7 +19,7 @@ from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_mei
 from .landscapes import CustomLandscape, FiniteSum, Landscape
 from .schedules import Constant, Schedule
 
-__all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed"]
+__all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed", "check_setup"]
 
 
 class Status(enum.IntEnum):
@@ -136,7 +136,8 @@ class EscapeResult:
         return self.basin_steps.sum(axis=0) / tot if tot else np.zeros(self.basin_steps.shape[1])
 
 
-def _validate_start(landscape, x0, exit, eta, noise, leap, mode, schedule):
+def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
+    """The checks :func:`simulate` makes before running (ValueError naming the argument; StabilityWarning)."""
     if exit.satisfied(x0):
         raise ValueError(f"exit: the start point x0={x0.tolist()} already satisfies the exit condition {exit}")
     if isinstance(noise, MinibatchNoise) and not isinstance(landscape, FiniteSum):
@@ -219,7 +220,8 @@ def simulate(
     threads : number of threads (default: all Numba threads).
     basins : record the steps spent in each basin (split along coordinate 0 at the landscape's saddles).
     snapshot_every, snapshot_max_bytes : record positions every so many steps, at most this much memory.
-    progress : True for a progress bar on a terminal, or a callable ``f(steps_done, max_steps, n_done, N)``.
+    progress : True for a progress bar on a terminal (steps done, particles escaped, elapsed, remaining),
+        or a callable ``f(steps_done, max_steps, n_escaped, N)`` called after each slice of steps.
     interrupt : on Ctrl-C, ``"raise"`` (default) or ``"return"`` the partial result with unfinished
         particles censored and ``interrupted=True``.
 
@@ -250,7 +252,7 @@ def simulate(
     n_threads = nb.config.NUMBA_NUM_THREADS if threads is None else check_int("threads", threads, 1)
     if n_threads > nb.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
-    _validate_start(landscape, x0, exit, eta, noise, leap, mode, schedule)
+    check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule)
     ss = normalize_seed(seed)
 
     lcode, lp, off = landscape.lower()
@@ -291,7 +293,7 @@ def simulate(
             k_done = k_stop
             n_done = int(np.count_nonzero(status != K.RUNNING))
             if bar is not None:
-                bar(k_done, max_steps, n_done, n)
+                bar(k_done, max_steps, int(np.count_nonzero(status == K.ESCAPED)), n)
             if n_done == n:
                 break
             dt = time.perf_counter() - t0
@@ -317,8 +319,8 @@ class _TqdmProgress:
 
         self._bar = tqdm(total=max_steps, unit="step", unit_scale=True, dynamic_ncols=True, leave=False)
 
-    def __call__(self, k, max_steps, n_done, n):
-        self._bar.set_postfix_str(f"finished {n_done}/{n}", refresh=False)
+    def __call__(self, k, max_steps, n_escaped, n):
+        self._bar.set_postfix_str(f"escaped {n_escaped}/{n}", refresh=False)
         self._bar.update(k - self._bar.n)
 
     def close(self):
