@@ -40,7 +40,7 @@ def _dense_hessian(model, X, y):
             i += p.numel()
         return nn.functional.cross_entropy(functional_call(model, out, (X,)), y)
 
-    return torch.autograd.functional.hessian(f, theta).numpy()
+    return torch.autograd.functional.hessian(f, theta, vectorize=True).numpy()
 
 
 def test_hvp_and_eigenvalues_match_dense_hessian():

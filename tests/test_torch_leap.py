@@ -369,12 +369,14 @@ def test_counter_stream_independent_of_thread_count():
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        a = counter_normal(stream_key(5, 6, 7), 50_000)
+        a = counter_normal(stream_key(5, 6, 7), 200_000)  # ≥ 2**16: the parallel kernel
         numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS))
-        b = counter_normal(stream_key(5, 6, 7), 50_000)
+        b = counter_normal(stream_key(5, 6, 7), 200_000)
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(a, b)
+    # small requests use the serial kernel: same numbers
+    assert np.array_equal(counter_normal(stream_key(5, 6, 7), 1000), a[:1000])
 
 
 def test_core_package_imports_without_torch():

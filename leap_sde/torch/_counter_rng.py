@@ -129,8 +129,7 @@ def _slow(key, i, kn, wn, fn):
         hz = int64(np.int32(np.uint32(w >> uint64(32))))
 
 
-@nb.njit(parallel=True, cache=True)
-def _fill_kernel(out, key, kn, wn, fn):
+def _fill_body(out, key, kn, wn, fn):
     """out[i] = element i of stream ``key``; out (n,) float32/float64."""
     n = out.size
     nch = (n + _CHUNK - 1) // _CHUNK
@@ -144,8 +143,7 @@ def _fill_kernel(out, key, kn, wn, fn):
             out[i] = z
 
 
-@nb.njit(parallel=True, cache=True)
-def _fused_kernel(p, old, key, c, kn, wn, fn):
+def _fused_body(p, old, key, c, kn, wn, fn):
     """p[i] ← p[i] + c·z_i·(p[i] − old[i]), z_i element i of stream ``key``; p, old (n,) same dtype."""
     n = p.size
     nch = (n + _CHUNK - 1) // _CHUNK
@@ -163,6 +161,16 @@ def _fused_kernel(p, old, key, c, kn, wn, fn):
             p[lo + j] = pn + c * zj * (pn - old[lo + j])
 
 
+# Parallel versions for large tensors; serial ones (prange runs as range) for small tensors, where
+# waking the thread pool costs more than the work (milliseconds on a busy machine).  Both give the
+# same numbers: element i depends only on (key, i).
+_fill_kernel = nb.njit(parallel=True, cache=True)(_fill_body)
+_fill_kernel_serial = nb.njit(cache=True)(_fill_body)
+_fused_kernel = nb.njit(parallel=True, cache=True)(_fused_body)
+_fused_kernel_serial = nb.njit(cache=True)(_fused_body)
+_PARALLEL_MIN = 1 << 16  # elements
+
+
 def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None = None) -> np.ndarray:
     """Elements ``0 … n−1`` of the standard-normal stream ``key`` (see module docstring).
 
@@ -172,7 +180,8 @@ def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None
         out = np.empty(int(n), dtype=dtype)
     if out.ndim != 1 or out.dtype not in (np.float32, np.float64) or not out.flags.c_contiguous:
         raise ValueError("out must be a contiguous 1-D float32/float64 array")
-    _fill_kernel(out, np.uint64(int(key) & _MASK), _KN, _WN, _FN)
+    kern = _fill_kernel if out.size >= _PARALLEL_MIN else _fill_kernel_serial
+    kern(out, np.uint64(int(key) & _MASK), _KN, _WN, _FN)
     return out
 
 
@@ -182,4 +191,5 @@ def fused_leap_update(p: np.ndarray, old: np.ndarray, key: int, c: float) -> Non
     ``p`` holds θ_new (the inner optimizer's result) and ``old`` θ_old, both contiguous 1-D arrays of
     the same float dtype; afterwards ``p = θ_old + (1 + c z) ⊙ (θ_new − θ_old)`` up to rounding.
     """
-    _fused_kernel(p, old, np.uint64(int(key) & _MASK), float(c), _KN, _WN, _FN)
+    kern = _fused_kernel if p.size >= _PARALLEL_MIN else _fused_kernel_serial
+    kern(p, old, np.uint64(int(key) & _MASK), float(c), _KN, _WN, _FN)
