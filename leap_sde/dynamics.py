@@ -151,19 +151,6 @@ class LEAP:
         return np.array([self.sigma, float(self.mode == "per-coordinate"), float(self.is_relative), variant],
                         dtype=np.float64)
 
-    def step_variance(self, eta: float) -> float:
-        """``Var(η̃)`` at scheduled rate ``eta`` (for the Gaussian and log-normal variants)."""
-        if self.variant == "lognormal":
-            return eta * eta * float(np.expm1(self.sigma ** 2))
-        s = self.sigma * eta if self.is_relative else self.sigma
-        if self.variant == "clipped":
-            raise ValueError("variant='clipped' has no simple variance; use 'gaussian' or 'lognormal'")
-        return s * s
-
-
-def no_leap_params():
-    return LEAP(0.0).lower()
-
 
 class Exit:
     """Abstract exit rule; lowers to ``(code, params)``."""
