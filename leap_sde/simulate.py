@@ -125,7 +125,7 @@ class EscapeResult:
         keep = self.status != Status.DIVERGED
         if t0 is None:
             t0 = 0.05 * float(np.median(t[self.escaped])) if self.n_escaped else 0.0
-        t_max = self.max_steps if unit == "steps" else float(t[~self.escaped & keep].max(initial=t.max()))
+        t_max = self.max_steps if unit == "steps" else float(t.max())  # censoring happens at max_steps
         return ks_exponential(t[keep], self.escaped[keep], t0=t0, t_max=max(t_max, t0 + 1e-12))
 
     def basin_fractions(self) -> Optional[np.ndarray]:
