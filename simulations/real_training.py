@@ -122,9 +122,9 @@ class GridConfig:
     models: tuple = MODELS
     optimizers: tuple = OPTIMIZERS
     schedules: tuple = SCHEDULES
-    sigmas: tuple = (0.0, 0.5, 1.0)  # relative σ (× current lr), per-coordinate; 0 = no LEAP
+    sigmas: tuple = (0.0, 1.0, 3.0)  # relative σ (× current lr), per-coordinate; 0 = no LEAP
     seeds: tuple = (0, 1, 2)
-    epochs: int = 20
+    epochs: int = 12
     batch: int = 32
     hutchinson: int = 20
 
@@ -174,6 +174,13 @@ def summarise(rows: list[dict]) -> list[dict]:
             v = np.array([r[m] for r in rs])
             s[f"{m}_mean"] = float(v.mean())
             s[f"{m}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        # paired with the no-LEAP run of the same seed (same init, same batch order): LEAP's own effect
+        base = {r["seed"]: r for r in rows if (r["model"], r["optimizer"], r["schedule"], r["sigma_rel"])
+                == (k[0], k[1], k[2], 0.0)}
+        for m in ("test_error", "lambda_max"):
+            d = np.array([r[m] - base[r["seed"]][m] for r in rs if r["seed"] in base])
+            s[f"{m}_paired_diff"] = float(d.mean()) if len(d) else float("nan")
+            s[f"{m}_paired_sem"] = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
         out.append(s)
     return out
 
@@ -247,12 +254,12 @@ class EscapeConfig:
     batch: int = 32
     sigmas: tuple = (0.0, 1.0, 2.0)  # relative σ of the per-coordinate LEAP
     replicas: int = 512
-    max_steps: int = 6000
+    max_steps: int = 3000
     escape_level: float = 8.0  # ΔU / T_eff
-    calib_steps: int = 300
-    calib_burn_in: int = 50
+    calib_steps: int = 200
+    calib_burn_in: int = 20
     n_noise_batches: int = 400
-    sim_particles: int = 20000
+    sim_particles: int = 5000
     seed: int = 0
 
 
@@ -343,7 +350,7 @@ def measure_local(cfg: EscapeConfig, model, loss_fn, Xtr, ytr) -> dict:
     var_u = cfg.eta * s2_B / (lam * (2.0 - cfg.eta * lam))
     T_eff = lam * var_u
     level = cfg.escape_level * T_eff
-    alphas_r = np.linspace(0.0, 40.0 * math.sqrt(2 * level / lam), 801)
+    alphas_r = np.linspace(0.0, 10.0 * math.sqrt(2 * level / lam), 401)
     P_r = lt.loss_along_direction(model, loss_fn, u, alphas_r)
     P_l = lt.loss_along_direction(model, loss_fn, u, -alphas_r)
     L0 = P_r[0]
@@ -552,7 +559,9 @@ def main(argv=None):
     ap.add_argument("--sigmas", type=float, nargs="+", default=None, help="relative σ grid (0 = no LEAP)")
     ap.add_argument("--skip-grid", action="store_true")
     ap.add_argument("--skip-escape", action="store_true")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch/numba CPU threads (default 1: these models are tiny, intra-op threads cost more "
+                         "than they gain, and the machine is shared)")
     args = ap.parse_args(argv)
 
     if args.device == "auto":
@@ -560,7 +569,10 @@ def main(argv=None):
     else:
         device = torch.device(args.device)
     if args.threads:
+        import numba
+
         torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     args.out.mkdir(parents=True, exist_ok=True)
     gcfg = GridConfig()
     ecfg = EscapeConfig()
@@ -594,11 +606,13 @@ def main(argv=None):
 
 
 def print_grid(summary):
-    print(f"{'model':5s} {'optimizer':9s} {'schedule':14s} {'σ/lr':>5s} {'test error':>15s} {'λ_max':>15s} {'trace':>15s}")
+    print(f"{'model':5s} {'optimizer':9s} {'schedule':14s} {'σ/lr':>5s} {'test error':>15s} {'λ_max':>15s} {'trace':>15s} "
+          f"{'Δerr vs σ=0 (paired)':>22s}")
     for s in summary:
         print(f"{s['model']:5s} {s['optimizer']:9s} {s['schedule']:14s} {s['sigma_rel']:5.2f} "
               f"{s['test_error_mean']:7.4f}±{s['test_error_std']:.4f} {s['lambda_max_mean']:8.3f}±{s['lambda_max_std']:.3f} "
-              f"{s['trace_mean']:8.2f}±{s['trace_std']:.2f}")
+              f"{s['trace_mean']:8.2f}±{s['trace_std']:.2f} "
+              f"{s['test_error_paired_diff']:+9.4f}±{s['test_error_paired_sem']:.4f}")
 
 
 def print_escape(res):

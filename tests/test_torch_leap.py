@@ -391,3 +391,35 @@ def test_core_package_imports_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "pip install leap_sde[torch]" in out.stdout
+
+
+def test_device_generators_derive_from_seed_and_round_trip():
+    """Non-CPU devices get one torch.Generator each, seeded from (seed, device); saved in state_dict.
+
+    (Exercised through the private accessor on the CPU, the only device here; gpu_check.py runs the
+    real CUDA path.)"""
+    p = torch.nn.Parameter(torch.zeros(3))
+    a = LEAP(torch.optim.SGD([p], lr=0.1), sigma=0.1, seed=5)
+    b = LEAP(torch.optim.SGD([p], lr=0.1), sigma=0.1, seed=5)
+    c = LEAP(torch.optim.SGD([p], lr=0.1), sigma=0.1, seed=6)
+    ga, gb, gc = (o._generator(torch.device("cpu")) for o in (a, b, c))
+    assert ga.initial_seed() == gb.initial_seed() != gc.initial_seed()
+    torch.randn(10, generator=ga)
+    sd = a.state_dict()
+    want = torch.randn(5, generator=ga)
+    a2 = LEAP(torch.optim.SGD([p], lr=0.1), sigma=0.1, seed=99)
+    a2.load_state_dict(sd)
+    assert a2.seed == 5
+    assert torch.equal(torch.randn(5, generator=a2._generator(torch.device("cpu"))), want)
+
+
+def test_deepcopy_keeps_sequence():
+    params = _params()
+    opt = LEAP(torch.optim.SGD(params, lr=0.05, momentum=0.9), sigma=0.02, seed=4)
+    _train(opt, params, 2, 0)
+    twin = copy.deepcopy(opt)  # its own copies of the parameters, state and sequence position
+    twin_params = [p for g in twin.param_groups for p in g["params"]]
+    a = _train(opt, params, 2, 2)
+    b = _train(twin, twin_params, 2, 2)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)

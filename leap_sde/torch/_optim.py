@@ -160,6 +160,15 @@ class LEAP(Optimizer):
         self._scratch: dict[str, torch.Tensor] = {}
         self._leap_step = 0
 
+    def __getstate__(self) -> dict[str, Any]:  # pickling / deepcopy: everything but the work buffers
+        d = dict(self.__dict__)
+        d["_snap"], d["_scratch"] = {}, {}
+        return d
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        Optimizer.__setstate__(self, {})
+
     # ---- shared with the wrapped optimizer -------------------------------------------------------
     @property
     def param_groups(self) -> list[dict[str, Any]]:
