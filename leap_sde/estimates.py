@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["RateEstimate", "SurvivalCurve", "ArrheniusFit", "exponential_rate", "kaplan_meier",
            "ks_exponential", "arrhenius_fit"]
@@ -92,6 +91,7 @@ def exponential_rate(durations, escaped, *, n_diverged: int = 0, confidence: flo
     ``durations`` (N,) and ``escaped`` (N,) bool; ``n_diverged`` of the non-escaped entries diverged
     (reported separately; their time until divergence counts as exposure).
     """
+    from scipy import stats  # imported lazily: keeps `import leap_sde` light
     t, e = _check(durations, escaped)
     _check_confidence(confidence)
     d = int(e.sum())
@@ -111,6 +111,7 @@ def exponential_rate(durations, escaped, *, n_diverged: int = 0, confidence: flo
 
 def kaplan_meier(durations, escaped, *, confidence: float = 0.95) -> SurvivalCurve:
     """Kaplan–Meier estimate of ``P(τ > t)`` (``scipy.stats.ecdf``), Greenwood ('linear') intervals."""
+    from scipy import stats  # imported lazily: keeps `import leap_sde` light
     t, e = _check(durations, escaped)
     _check_confidence(confidence)
     if not e.any():
@@ -132,6 +133,7 @@ def ks_exponential(durations, escaped, *, t0: float, t_max: float) -> float:
     Lilliefors' correction is not applied).  Entries that are neither escaped nor censored at ``t_max``
     (diverged) should be excluded by the caller.  Returns NaN with fewer than 5 escapes after ``t0``.
     """
+    from scipy import stats  # imported lazily: keeps `import leap_sde` light
     t, e = _check(durations, escaped)
     if not 0 <= t0 < t_max:
         raise ValueError(f"t0 must be in [0, t_max), got t0={t0}, t_max={t_max}")
@@ -152,6 +154,7 @@ def arrhenius_fit(x, mean_times, n_escaped, *, confidence: float = 0.95) -> Arrh
     Kramers (theory-notes §1.4): with ``x = 1/D`` the slope estimates the barrier ΔU; with ``x = B/η`` under
     SGD-like noise it estimates Xie et al.'s ``2ΔL(s/H_a + (1−s)/|H_b|)``.
     """
+    from scipy import stats  # imported lazily: keeps `import leap_sde` light
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.log(np.asarray(mean_times, dtype=np.float64).reshape(-1))
     w = np.asarray(n_escaped, dtype=np.float64).reshape(-1)
