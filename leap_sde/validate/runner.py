@@ -116,7 +116,10 @@ def write_report(cfg: Config, rows, timings, wall, argv) -> Path:
 
 def run_suite(argv=None) -> int:
     """Parse ``argv``, run the selected cases, write the report, print the table; exit code 1 on FAIL."""
-    p = argparse.ArgumentParser(prog="leap-sde validate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="leap-sde validate",
+        description="Run the numerical validation suite: write report.md and the figures to --out, print the "
+                    "summary table, exit 1 if any check FAILS (REFUTED/OUTSIDE/INCONCLUSIVE are results).")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="fewer particles; every case in CI time (default)")
     g.add_argument("--full", action="store_true", help="tight confidence intervals (tens of minutes)")
