@@ -7,8 +7,8 @@ from .estimates import (ArrheniusFit, RateEstimate, SurvivalCurve, arrhenius_fit
                         ks_exponential)
 from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWell, FiniteSum, Landscape, Polynomial,
                          Quadratic, SharpFlatWell, StyblinskiTang)
-from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, Schedule,
-                        StepLR, Warmup)
+from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
+                        InverseTimeLR, Schedule, StepLR, Warmup)
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
 
 __version__ = "0.1.0"
@@ -19,7 +19,8 @@ __all__ = [
     "ks_exponential",
     "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
     "Quadratic", "SharpFlatWell", "StyblinskiTang",
-    "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "Schedule",
+    "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",
+    "Schedule",
     "StepLR", "Warmup",
     "EscapeResult", "StabilityWarning", "Status", "normalize_seed", "simulate",
 ]

@@ -99,13 +99,14 @@ SCHEMA = {
     },
     "schedule": {
         "kind": _Key("str", "constant", choices=("constant", "step", "exponential", "cosine", "cosine-restarts",
-                                                  "cyclic")),
+                                                  "cyclic", "inverse-time")),
         "step_size": _Key("int", 1000, _ge1), "gamma": _Key("float", 0.5, _pos),
         "T_max": _Key("int", 10000, _ge1), "eta_min": _Key("float", 0.0, _nonneg),
         "T_0": _Key("int", 1000, _ge1), "T_mult": _Key("int", 1, _ge1),
         "max_lr": _Key("float", 0.2, _pos), "step_size_up": _Key("int", 1000, _ge1),
         "step_size_down": _Key("int", 0, _nonneg, doc="0: same as step_size_up"),
         "cyclic_mode": _Key("str", "triangular", choices=("triangular", "triangular2", "exp_range")),
+        "power": _Key("float", 1.0, _pos, doc="inverse-time: eta_k = eta (1 + gamma k)^-power"),
         "warmup_steps": _Key("int", 0, _nonneg), "warmup_start_factor": _Key("float", 1 / 3, _unit),
     },
     "init": {
@@ -385,6 +386,7 @@ def _schedule(S):
         "cosine-restarts": lambda: sch.CosineAnnealingWarmRestarts(S["T_0"], S["T_mult"], S["eta_min"]),
         "cyclic": lambda: sch.CyclicLR(S["max_lr"], S["step_size_up"], S["step_size_down"] or None,
                                        S["cyclic_mode"], S["gamma"]),
+        "inverse-time": lambda: sch.InverseTimeLR(S["gamma"], S["power"]),
     }[kind]()
     if S["warmup_steps"] > 0:
         return sch.Warmup(main, S["warmup_steps"], S["warmup_start_factor"])

@@ -10,6 +10,7 @@ Hessians into ``out`` of shape ``(d, d)``.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -522,7 +523,7 @@ class FiniteSum(Landscape):
     ``∇base(θ − a_i)`` over ``B`` indices drawn uniformly with replacement, so its covariance is exactly
     ``C(θ)/B`` with ``C`` the per-sample gradient covariance (:meth:`gradient_covariance`).  Critical points
     of the full loss are those of ``base`` smoothed by the offsets; for 1-D bases they are found on a grid
-    and polished by Newton steps.
+    by bisection on the sign of the gradient (computed once per object).
     """
 
     base: Landscape
@@ -570,6 +571,7 @@ class FiniteSum(Landscape):
         g -= g.mean(axis=0)
         return g.T @ g / self.n_samples
 
+    @functools.cached_property
     def _points_1d(self):
         if self.dim != 1:
             return (), ()
@@ -593,11 +595,11 @@ class FiniteSum(Landscape):
 
     @property
     def minima(self):
-        return self._points_1d()[0] if self.dim == 1 else self.base.minima
+        return self._points_1d[0] if self.dim == 1 else self.base.minima
 
     @property
     def saddles(self):
-        return self._points_1d()[1] if self.dim == 1 else self.base.saddles
+        return self._points_1d[1] if self.dim == 1 else self.base.saddles
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Each schedule is a frozen dataclass that lowers to ``(code, params)`` for the compiled :func:`eta_at`;
 ``values(eta, n)`` evaluates it through the same compiled code.  Names and parameters follow
 ``torch.optim.lr_scheduler`` (StepLR, ExponentialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
-CyclicLR, and LinearLR warm-up followed by another schedule as in SequentialLR), and the values equal
+CyclicLR, and LinearLR warm-up followed by another schedule as in SequentialLR; plus the Robbins–Monro
+InverseTimeLR), and the values equal
 torch's when its scheduler is stepped once per optimizer step (tested where torch is installed).
 ``eta`` is the base learning rate (torch's ``lr`` / CyclicLR's ``base_lr``).
 """
@@ -18,9 +19,9 @@ import numpy as np
 from ._validate import check_finite, check_int, check_nonnegative, check_positive
 
 __all__ = ["Schedule", "Constant", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "CosineAnnealingWarmRestarts", "CyclicLR", "Warmup"]
+           "CosineAnnealingWarmRestarts", "CyclicLR", "InverseTimeLR", "Warmup"]
 
-CONST, STEP, EXP, COS, COSWR, CYCLIC = 0, 1, 2, 3, 4, 5
+CONST, STEP, EXP, COS, COSWR, CYCLIC, INVT = 0, 1, 2, 3, 4, 5, 6
 _TRI, _TRI2, _EXPR = 0, 1, 2
 
 
@@ -51,6 +52,8 @@ def _main_eta(code, p, eta, k):
                 ti //= tm
                 tcur += ti
         return p[2] + (eta - p[2]) * (1.0 + math.cos(math.pi * tcur / ti)) / 2.0
+    if code == INVT:  # p = [gamma, power]
+        return eta * (1.0 + p[0] * k) ** (-p[1])
     # CYCLIC: p = [max_lr, step_size_up, step_size_down, mode, gamma]
     up = p[1]
     total = p[1] + p[2]
@@ -209,6 +212,23 @@ class CyclicLR(Schedule):
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
         mode = {"triangular": _TRI, "triangular2": _TRI2, "exp_range": _EXPR}[self.mode]
         return (self.max_lr, self.step_size_up, down, mode, self.gamma)
+
+
+@dataclass(frozen=True)
+class InverseTimeLR(Schedule):
+    """``η_k = η·(1 + gamma·k)^(−power)``: Robbins–Monro decay (Σ η_k = ∞ and Σ η_k² < ∞ for
+    ``0.5 < power ≤ 1``).  torch has no named equivalent (``LambdaLR(lambda k: (1 + gamma*k)**-power)``)."""
+
+    gamma: float
+    power: float = 1.0
+    _code = INVT
+
+    def __post_init__(self):
+        check_positive("gamma", self.gamma)
+        check_positive("power", self.power)
+
+    def _params(self):
+        return (self.gamma, self.power)
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,15 @@ class EscapeResult:
 
 
 def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
-    """The checks :func:`simulate` makes before running (ValueError naming the argument; StabilityWarning)."""
-    if exit.satisfied(x0):
-        raise ValueError(f"exit: the start point x0={x0.tolist()} already satisfies the exit condition {exit}")
+    """The checks :func:`simulate` makes before running (ValueError naming the argument; StabilityWarning).
+
+    ``x0`` is one start point (d,) or one per particle (N, d).
+    """
+    starts = x0.reshape(-1, landscape.dim)
+    for x in starts:
+        if exit.satisfied(x):
+            raise ValueError(f"exit: the start point x0={x.tolist()} already satisfies the exit condition {exit}")
+    x0 = starts[0]
     if isinstance(noise, MinibatchNoise) and not isinstance(landscape, FiniteSum):
         raise ValueError("noise: MinibatchNoise needs a FiniteSum landscape (per-sample losses)")
     if isinstance(noise, HessianNoise) and isinstance(landscape, CustomLandscape) and landscape.hess_fn is None:
@@ -152,11 +158,14 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
             raise ValueError(f"exit: {type(landscape).__name__} has no saddle, so there is no barrier to "
                              "escape over; use LeaveBall for stability experiments")
         if landscape.dim == 1:
+            # a barrier is a local maximum between start and exit (the exit may sit on it), or else the
+            # exit lies uphill of the start (e.g. just before the saddle, as the Gobet-Menozzi shift puts it)
             target = exit.value if isinstance(exit, Threshold) else float(exit.center[0])
             lo, hi = sorted((float(x0[0]), target))
-            if not any(lo < s.x[0] < hi for s in saddles):
+            between = any(lo <= s.x[0] <= hi and s.x[0] != x0[0] for s in saddles)
+            if not between and landscape.loss([target]) <= landscape.loss(x0):
                 raise ValueError(f"exit: no barrier (local maximum) of the landscape lies between x0={x0[0]} "
-                                 f"and the exit at {target}; the escape would be deterministic")
+                                 f"and the exit at {target}, which is downhill; the escape would be deterministic")
     mins = landscape.minima
     if mins and not isinstance(landscape, CustomLandscape):
         m = min(mins, key=lambda c: float(np.sum((c.x - x0) ** 2)))
@@ -208,7 +217,7 @@ def simulate(
 
     Parameters
     ----------
-    landscape, x0 : the loss and the start point, shape (d,).
+    landscape, x0 : the loss and the start point, shape (d,), or one start per particle, (n_particles, d).
     eta : base learning rate η > 0 (the schedule's ``η_0``; also the SDE step).
     noise : gradient noise ξ (:class:`NoNoise`, :class:`WhiteNoise`, :class:`HessianNoise`, :class:`MinibatchNoise`).
     leap : :class:`LEAP` perturbation of the rate, or None.
@@ -217,7 +226,7 @@ def simulate(
     n_particles, max_steps : ensemble size N ≥ 1 and step budget ≥ 1.
     seed : int, SeedSequence, Generator or None; particle ``i`` uses its own xoshiro256+ stream seeded from
         ``SeedSequence(seed).generate_state(N)[i]``, so results do not depend on ``threads``.
-    threads : number of threads (default: all Numba threads).
+    threads : number of threads (default: all Numba threads, one per 64 particles for small ensembles).
     basins : record the steps spent in each basin (split along coordinate 0 at the landscape's saddles).
     snapshot_every, snapshot_max_bytes : record positions every so many steps, at most this much memory.
     progress : True for a progress bar on a terminal (steps done, particles escaped, elapsed, remaining),
@@ -231,9 +240,10 @@ def simulate(
     """
     if not isinstance(landscape, Landscape):
         raise TypeError(f"landscape must be a leap_sde Landscape, got {type(landscape).__name__}")
-    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-    if x0.shape != (landscape.dim,):
-        raise ValueError(f"x0 must have shape ({landscape.dim},), got {x0.shape}")
+    x0 = np.asarray(x0, dtype=np.float64)
+    x0 = x0.reshape(1) if x0.ndim == 0 else x0
+    if x0.shape != (landscape.dim,) and not (x0.ndim == 2 and x0.shape[1] == landscape.dim):
+        raise ValueError(f"x0 must have shape ({landscape.dim},) or (n_particles, {landscape.dim}), got {x0.shape}")
     if not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be finite, got {x0.tolist()}")
     check_positive("eta", eta)
@@ -247,9 +257,12 @@ def simulate(
     if interrupt not in ("raise", "return"):
         raise ValueError(f"interrupt must be 'raise' or 'return', got {interrupt!r}")
     n = check_int("n_particles", n_particles, 1)
+    if x0.ndim == 2 and x0.shape[0] != n:
+        raise ValueError(f"x0 with one start per particle must have {n} rows (n_particles), got {x0.shape[0]}")
     max_steps = check_int("max_steps", max_steps, 1)
     snapshot_every = check_int("snapshot_every", snapshot_every, 0)
-    n_threads = nb.config.NUMBA_NUM_THREADS if threads is None else check_int("threads", threads, 1)
+    # small ensembles run on one thread by default (results never depend on the thread count)
+    n_threads = min(nb.config.NUMBA_NUM_THREADS, -(-n // 64)) if threads is None else check_int("threads", threads, 1)
     if n_threads > nb.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
     check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule)
@@ -267,12 +280,12 @@ def simulate(
     if snapshot_every:
         n_snaps = min(max_steps // snapshot_every + 1, max(1, snapshot_max_bytes // (8 * n * d)))
     snaps = np.full((n_snaps, n, d), np.nan)
+    X = np.array(np.broadcast_to(x0, (n, d)))
     if n_snaps:
-        snaps[0] = x0
+        snaps[0] = X
 
     rng = np.empty((n, 4), dtype=np.uint64)
     _seed_all(particle_seeds(ss, n), rng)
-    X = np.repeat(x0[None, :], n, axis=0)
     steps = np.zeros(n, dtype=np.int64)
     times = np.zeros(n)
     status = np.zeros(n, dtype=np.int8)

@@ -39,7 +39,7 @@ def run_cli(args, capsys):
     ("run.seed=-3", ["run.seed", ">= 0"]),
     ("schedule.kind=linear", ["schedule.kind", "'cosine'"]),
     ("init.x0=[1.0, 2.0]", ["init.x0", "1 coordinate"]),
-    ("exit.threshold=1.2", ["no barrier"]),
+    ("exit.target_minimum=1", ["already satisfies"]),
     ("landscape.coeffs=[0, 1]", ["landscape", "not a key of kind 'sharp-flat'"]),
     ("dynamics.noise=minibatch", ["finite_sum_n"]),
     ("nodot=1", ["section.key=value"]),
@@ -50,6 +50,13 @@ def test_bad_config_exits_2_naming_the_key(override, words, capsys, tmp_path):
     for w in words:
         assert w in err
     assert not (tmp_path / "r").exists()  # nothing written for a rejected config
+
+
+def test_exit_without_barrier_exits_2(capsys, tmp_path):
+    # start at x = 0.5 on the sharp side's slope: x = 1.0 is downhill with no saddle in between
+    code, _, err = run_cli(["simulate", "--set", "init.x0=0.5", "--set", "exit.threshold=1.0", "--out",
+                            str(tmp_path / "r")], capsys)
+    assert code == 2 and "no barrier" in err
 
 
 def test_bad_toml_file_exits_2(tmp_path, capsys):

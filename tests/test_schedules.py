@@ -48,3 +48,8 @@ def test_constant_and_composition_without_torch():
     np.testing.assert_array_equal(ls.Constant().values(0.3, 5), 0.3)
     v = ls.Warmup(ls.ExponentialLR(0.5), warmup_steps=4, start_factor=0.5).values(1.0, 7)
     np.testing.assert_allclose(v, [0.5, 0.625, 0.75, 0.875, 1.0, 0.5, 0.25])
+
+
+def test_inverse_time_decay():
+    np.testing.assert_allclose(ls.InverseTimeLR(0.5, power=0.75).values(2.0, 4),
+                               [2.0 * (1 + 0.5 * k) ** -0.75 for k in range(4)], rtol=1e-15)

@@ -245,7 +245,7 @@ def test_seed_normalisation():
     (dict(x0=[np.nan]), "x0 must be finite"),
     (dict(x0=[-1.0, 0.0]), r"x0 must have shape \(1,\)"),
     (dict(x0=[1.5]), "already satisfies the exit"),
-    (dict(exit=ls.Threshold(-1.2, direction=-1)), "no barrier"),
+    (dict(x0=[-0.5], exit=ls.Threshold(-0.9, direction=-1)), "no barrier"),
     (dict(noise=ls.MinibatchNoise(2)), "FiniteSum"),
     (dict(leap=ls.LEAP(0.1, variant="clipped"), mode="sde"), "clipped"),
 ])
@@ -285,3 +285,19 @@ def test_no_barrier_on_a_quadratic_and_leap_stability_warning():
     with pytest.warns(ls.StabilityWarning, match="mean-square"):
         ls.simulate(ls.Quadratic(np.array([[1.5]])), [0.1], eta=1.0, leap=ls.LEAP(0.8), n_particles=1,
                     max_steps=1, seed=0)
+
+
+def test_per_particle_start_points_and_exit_at_the_saddle(double_well):
+    """x0 of shape (N, d): particle i starts at x0[i] (a particle started in the right well exits at once
+    if the exit is the saddle at 0 approached from the right... so start all left of it)."""
+    starts = np.linspace(-1.5, -0.5, 40)[:, None]
+    kw = dict(eta=0.01, noise=ls.WhiteNoise(0.5), n_particles=40, max_steps=5, seed=9)
+    res = ls.simulate(double_well, starts, **kw)
+    for i in (0, 17, 39):  # each matches the same particle run alone from its own start
+        one = ls.simulate(double_well, starts[i], **{**kw, "n_particles": 40})
+        assert res.positions[i, 0] == one.positions[i, 0]
+    # an exit placed exactly at the saddle, or just before it (uphill), is a valid escape target
+    ls.simulate(double_well, [-1.0], eta=0.01, exit=ls.Threshold(0.0), n_particles=2, max_steps=2, seed=0)
+    ls.simulate(double_well, [-1.0], eta=0.01, exit=ls.Threshold(-0.05), n_particles=2, max_steps=2, seed=0)
+    with pytest.raises(ValueError, match="n_particles"):
+        ls.simulate(double_well, starts, eta=0.01, n_particles=10, max_steps=5, seed=0)
