@@ -579,14 +579,15 @@ def _run_point(task: dict) -> dict:
     threads = int(task.get("threads") or 0)
     cfg["run"]["threads"] = min(threads, numba.config.NUMBA_NUM_THREADS) if threads else 0
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # the simulation's warnings go into done.json
         warnings.simplefilter("always")
         out = run_experiment(cfg)
-        with tempfile.TemporaryDirectory(prefix="leap-sde-point-") as tmp:
-            write_outputs(tmp, out, plots=task.get("plots", True))
-            files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir())
-                     if p.is_file() and not p.name.startswith(".")}
         result = result_dict(out)
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="leap-sde-point-") as tmp:
+        warnings.simplefilter("ignore")  # matplotlib chatter from the point's plots
+        write_outputs(tmp, out, plots=task.get("plots", True))
+        files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir())
+                 if p.is_file() and not p.name.startswith(".")}
     return {"key": task["key"], "files": files, "result": result, "host": socket.gethostname(), "pid": os.getpid(),
             "version": __version__, "wall_s": time.perf_counter() - t0,
             "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught})}
@@ -782,7 +783,7 @@ class _DaskRunner:
                 raise SweepError(f"--scheduler {scheduler}: cannot connect: {e}") from None
         else:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         try:
             self._check_workers(workers if not scheduler else 1)
@@ -879,6 +880,7 @@ class SweepSummary:
     resubmitted: int = 0
     orphans: int = 0
     check_s: float = 0.0
+    startup_s: float = 0.0  # starting the pool / connecting to or starting the Dask cluster
     wall_s: float = 0.0
     executor: str = ""
     n_workers: int = 0
@@ -1022,7 +1024,9 @@ def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None
         summary.skipped = done_now
         atomic_write_text(out_dir / "sweep.toml", _toml_dumps(spec.to_toml_dict()))
         if todo:
+            t_start = time.perf_counter()
             runner = make_runner(executor, workers=workers, scheduler=scheduler, threads=threads)
+            summary.startup_s = time.perf_counter() - t_start
             summary.executor, summary.n_workers = runner.name, runner.n_workers
             log(f"sweep {spec.name}: {len(todo)} of {len(plan)} points to run on {runner.n_workers} "
                 f"{runner.name} worker(s); results in {out_dir}")
@@ -1090,7 +1094,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                     summary.failed.append((plan.params(i), f"{type(e).__name__}: {e}"))
                     continue
                 _store_point(store, plan, i, task, res, base)
-                for w in res.get("warnings", ()):
+                for w in {_NUMBER.sub("…", w) for w in res.get("warnings", ())}:
                     summary.warnings[w] = summary.warnings.get(w, 0) + 1
                 summary.computed += 1
                 n_stored += 1
@@ -1110,6 +1114,9 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                 last_table = time.monotonic()
     finally:
         bar.close()
+
+
+_NUMBER = __import__("re").compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings grouped without numbers
 
 
 def _store_point(store, plan, i, task, res, base):
@@ -1198,6 +1205,9 @@ def main_sweep(argv) -> int:
         plan = Plan(spec)
     except ConfigError as e:
         err(e)
+        return EXIT_USAGE
+    if args.scheduler and args.executor != "dask":
+        err("--scheduler needs --executor dask")
         return EXIT_USAGE
     for name, v in (("--workers", args.workers), ("--threads-per-point", args.threads)):
         if v is not None and v < 0:
@@ -1390,6 +1400,22 @@ def _edges(v):
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
+def _axis_scale(ax, which, values):
+    """Log axis for positive values spanning more than a factor 15, labelled with plain numbers."""
+    if not _logscale(values):
+        return
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    v = np.asarray(values, dtype=float)
+    ticks = v if v.size <= 8 else v[:: math.ceil(v.size / 8)]
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+    getattr(ax, f"set_{which}ticks")(ticks)
+    axis.set_major_formatter(ScalarFormatter())
+
+
 def _logscale(v) -> bool:
     v = np.asarray(v, dtype=float)
     return bool(v.size > 2 and np.all(v > 0) and v.max() / v.min() > 15)
@@ -1406,10 +1432,15 @@ def _pooled_log10_rate(rows):
 
 
 def _groups(rows, names):
+    """``{key: rows}`` grouped by the values of ``names`` (keys: canonical JSON), in numeric order."""
     out: dict = {}
     for r in rows:
         out.setdefault(tuple(canonical_json(r.get(n)) for n in names), []).append(r)
-    return out
+    return dict(sorted(out.items(), key=lambda kv: _sort_key(kv[0])))
+
+
+def _sort_key(key):
+    return tuple((0, _num(json.loads(k)), k) if np.isfinite(_num(json.loads(k))) else (1, 0.0, k) for k in key)
 
 
 def _label(name: str) -> str:
@@ -1427,10 +1458,10 @@ def _plot_phase(spec, rows, p, cfgs, save):
     x, y = p["x"], p["y"]
     others = [n for n in _varying(rows, spec.names) if n not in (x, y, REPLICATE)]
     panels = _groups(rows, others) if others else {(): rows}
-    keys = sorted(panels)[:6]
+    keys = list(panels)[:6]
     ncol = min(3, len(keys))
     nrow = math.ceil(len(keys) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.6 * ncol, 4.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.8 * nrow), squeeze=False)
     finite = [v for r in rows if (v := _pooled_log10_rate([r])) is not None and np.isfinite(v)]
     vmin, vmax = (min(finite), max(finite)) if finite else (-6, 0)
     if vmax - vmin < 1e-9:
@@ -1459,10 +1490,8 @@ def _plot_phase(spec, rows, p, cfgs, save):
                     ax.text(xv, yv, txt, ha="center", va="center", fontsize=7,
                             color="black" if (not np.isfinite(Zp[yi, xi]) or Zp[yi, xi] > (vmin + vmax) / 2)
                             else "white")
-        if _logscale(xs):
-            ax.set_xscale("log")
-        if _logscale(ys):
-            ax.set_yscale("log")
+        _axis_scale(ax, "x", xs)
+        _axis_scale(ax, "y", ys)
         handles = []
         ref = prow[0]
         base_params = {n: ref[n] for n in spec.names if n in ref and ref[n] is not None}
@@ -1508,7 +1537,7 @@ def _plot_phase(spec, rows, p, cfgs, save):
         fig.colorbar(mesh, ax=ax, label="log10 escape rate per step (grey: no escape)")
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
-    fig.suptitle(p.get("title") or f"{spec.name}: escape-rate phase diagram", fontsize=11)
+    fig.suptitle(p.get("title") or f"{spec.name}: escape-rate phase diagram", fontsize=10)
     fig.tight_layout()
     return save(fig, p)
 
@@ -1551,7 +1580,7 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     colors = plt.cm.tab10(np.arange(10))
     lines = []
-    for c, (k, grp) in zip(colors, sorted(_groups(rows, by).items())):
+    for c, (k, grp) in zip(colors, _groups(rows, by).items()):
         pts = []
         for r in grp:
             params = {n: r[n] for n in spec.names if n in r and r[n] is not None}
@@ -1607,7 +1636,7 @@ def _plot_preference(spec, rows, p, cfgs, save):
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(_groups(rows, by)))))
     drew_theory = False
-    for c, (k, grp) in zip(colors, sorted(_groups(rows, by).items())):
+    for c, (k, grp) in zip(colors, _groups(rows, by).items()):
         pts = sorted((_num(r[x]), r["flat_fraction"]) for r in grp if r.get("flat_fraction") is not None)
         if not pts:
             continue
@@ -1653,7 +1682,7 @@ def _plot_line(spec, rows, p, cfgs, save):
     by = _as_list(p["by"]) if "by" in p else [n for n in _varying(rows, spec.names) if n not in (x, REPLICATE)]
     theory = p.get("theory", "none")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for k, grp in sorted(_groups(rows, by).items()):
+    for k, grp in _groups(rows, by).items():
         pts = sorted((_num(r[x]), r["rate_per_step"], r.get("rate_ci_low"), r.get("rate_ci_high"), r)
                      for r in grp if r.get("rate_per_step") is not None)
         if not pts:
