@@ -507,6 +507,8 @@ def run_escape(cfg: EscapeConfig, device, out: Path) -> dict:
                 fr[k] = v
         flat.append(fr)
     write_csv(out / "escape_table.csv", flat)
+    np.savez_compressed(out / "escape_steps.npz", **{f"sigma{s:g}_{k}": v for s, c in curves.items()
+                                                      for k, v in c.items()})  # max_steps + 1 = censored
     plot_escape(curves, loc_out, cfg, out)
     return result
 
@@ -523,9 +525,9 @@ def plot_escape(curves, loc, cfg: EscapeConfig, out: Path) -> None:
         col = f"C{i}"
         for kind, ls_, lab in (("observed", "-", "observed"), ("quadratic", ":", "sim. quadratic"),
                                ("profile", "--", "sim. profile"), ("calibrated", "-.", "sim. calibrated")):
-            t = np.sort(c[kind])
-            surv = 1.0 - np.arange(1, len(t) + 1) / len(t)
-            ax.step(t, surv, ls_, color=col, where="post",
+            grid = np.arange(cfg.max_steps + 1)
+            surv = 1.0 - np.searchsorted(np.sort(c[kind]), grid, side="right") / len(c[kind])  # P(T > t)
+            ax.step(grid, surv, ls_, color=col, where="post",  # censored runs: curve ends at max_steps
                     label=f"{'no LEAP' if sigma == 0 else f'LEAP σ={sigma:g}·lr'}: {lab}")
     ax.set_yscale("log")
     ax.set_ylim(1e-3, 1)
@@ -592,15 +594,21 @@ def main(argv=None):
         gcfg = GridConfig(**{**asdict(gcfg), **over})
     t0 = time.time()
     report = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    info_path = args.out / "run_info.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    info.update({k: report[k] for k in ("device", "torch", "threads")})
     if not args.skip_grid:
+        t1 = time.time()
         report["grid"] = run_grid(gcfg, device, args.out)
+        info["grid_wall_s"] = time.time() - t1
         print_grid(report["grid"])
     if not args.skip_escape:
+        t1 = time.time()
         report["escape"] = run_escape(ecfg, device, args.out)
+        info["escape_wall_s"] = time.time() - t1
         print_escape(report["escape"])
     report["wall_s"] = time.time() - t0
-    (args.out / "run_info.json").write_text(json.dumps(
-        {k: report[k] for k in ("device", "torch", "threads", "wall_s")}, indent=2))
+    info_path.write_text(json.dumps(info, indent=2))
     print(f"total {report['wall_s']:.0f} s; results in {args.out}")
     return report
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 from scipy import stats  # noqa: E402
 
 import leap_sde as ls  # noqa: E402

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 from torch import nn  # noqa: E402
 from torch.func import functional_call  # noqa: E402
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 from scipy import stats  # noqa: E402
 
 import leap_sde.torch as lt  # noqa: E402
@@ -31,8 +32,12 @@ def _set_grads(params, seed):
 
 
 def _torch_noise(gen, params):
-    """The draws the torch-generator path makes: one normal_ per tensor, in param order."""
-    return [torch.empty(p.shape, dtype=p.dtype, device=p.device).normal_(generator=gen) for p in params]
+    """The draws the torch-generator path makes: one normal_ per bucket of ≤ 2**22 elements (here all
+    parameters of the test fit in one bucket), split in param order."""
+    n = sum(p.numel() for p in params)
+    assert n <= 2**22
+    z = torch.empty(n, dtype=params[0].dtype, device=params[0].device).normal_(generator=gen)
+    return [q.view_as(p) for q, p in zip(z.split([p.numel() for p in params]), params)]
 
 
 def _gen(seed):
@@ -423,3 +428,26 @@ def test_deepcopy_keeps_sequence():
     b = _train(twin, twin_params, 2, 2)
     for x, y in zip(a, b):
         assert torch.equal(x, y)
+
+
+def test_torch_generator_path_bucket_layout():
+    """Pieces of ≤ 2**22 elements packed into buckets, one normal_ per bucket; non-contiguous tensors
+    draw on their own (the documented draw layout of the GPU path, run here with a CPU generator)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(5_000_000, generator=g).to(DEV))  # pieces 4194304 + 805696
+    b = torch.nn.Parameter(torch.randn(100, generator=g).to(DEV))  # joins a's second piece
+    c = torch.nn.Parameter(torch.randn(6, 4, generator=g).t().to(DEV))  # non-contiguous
+    assert not c.is_contiguous()
+    params = [a, b, c]
+    for p in params:
+        p.grad = torch.ones_like(p)
+    old = [p.detach().clone() for p in params]
+    eta, sigma = 0.1, 0.02
+    LEAP(torch.optim.SGD(params, lr=eta), sigma=sigma, generator=_gen(5)).step()
+    ref = _gen(5)
+    z1 = torch.empty(4194304, device=DEV).normal_(generator=ref)
+    z2 = torch.empty(805696 + 100, device=DEV).normal_(generator=ref)
+    z3 = torch.empty(4, 6, device=DEV).normal_(generator=ref)
+    za = torch.cat([z1, z2[:805696]])
+    for p, o, z in ((a, old[0], za), (b, old[1], z2[805696:]), (c, old[2], z3)):
+        torch.testing.assert_close(p.detach(), o - (eta + sigma * z), rtol=2e-6, atol=2e-6)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 pytest.importorskip("sklearn")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -56,13 +56,14 @@ class LEAP(Optimizer):
       slot j at LEAP step k is a fixed function of (seed, k, j, i), computed in parallel inside one fused
       Numba kernel ``θ ← θ_new + (ε/η) z ⊙ (θ_new − θ_old)`` (no scratch tensor; independent of the
       thread count).  Other devices get one ``torch.Generator`` per device, seeded from (seed, device),
-      and draw ``normal_`` on the device.  Slot j numbers the parameters in ``param_groups`` order.
+      and draw ``normal_`` on the device in buckets of at most 2²² elements (one ``normal_`` and one
+      ``_foreach_addcmul_`` per bucket).  Slot j numbers the parameters in ``param_groups`` order.
     - With ``generator``, every draw uses it (all perturbed parameters must be on its device).
     - ``state_dict()`` is the wrapped optimizer's plus a ``"leap"`` entry (seed, step counter, mode,
       generator states), so a resumed run continues the same random sequence.
 
     **Memory.** One snapshot buffer per perturbed parameter (one parameter-sized buffer in total), kept
-    between steps.  The torch-generator path adds a scratch of at most 2²² elements per device.
+    between steps.  The torch-generator path adds a scratch of at most 2²² elements per device and dtype.
 
     **Skipped steps.** Parameters whose ``.grad`` is None are neither snapshotted nor perturbed.
     ``torch.amp.GradScaler.step(opt)`` calls ``opt.step()`` only when all gradients are finite, so a
@@ -328,6 +329,7 @@ class LEAP(Optimizer):
         return self._user_generator is None and p.device.type == "cpu"
 
     def _apply_per_coordinate(self, plan) -> None:
+        torch_items = []  # (c, p, old) for the torch-generator path, in param_groups order
         for c, active in plan:
             for slot, p in active:
                 old = self._snap[p]
@@ -340,29 +342,58 @@ class LEAP(Optimizer):
                         d = p.detach() - old.view_as(p)
                         p.add_(torch.from_numpy(z).view(p.shape).to(p.dtype) * d, alpha=c)
                 else:
-                    self._torch_per_coordinate(p, old, c)
+                    torch_items.append((c, p, old))
+        if torch_items:
+            self._torch_per_coordinate(torch_items)
 
-    def _torch_per_coordinate(self, p: torch.Tensor, old: torch.Tensor, c: float) -> None:
-        """p ← p + c·z ⊙ (p − old) with z from the device generator, in chunks of the scratch."""
-        gen = self._generator(p.device)
-        old.neg_().add_(p.detach().reshape(old.shape))  # old now holds d = θ_new − θ_old
-        flat_p = p.detach().view(-1) if p.is_contiguous() else None
-        key = f"{p.device}/{p.dtype}"
-        n = p.numel()
-        scratch = self._scratch.get(key)
-        need = min(n, _TORCH_CHUNK)
-        if scratch is None or scratch.numel() < need:
-            scratch = torch.empty(need, dtype=p.dtype, device=p.device)
-            self._scratch[key] = scratch
-        if flat_p is None:  # non-contiguous parameter: one draw of its full size
-            z = torch.empty(p.shape, dtype=p.dtype, device=p.device).normal_(generator=gen)
-            p.addcmul_(z, old.view(p.shape), value=c)
-            return
-        d = old.view(-1)
-        for lo in range(0, n, _TORCH_CHUNK):
-            hi = min(n, lo + _TORCH_CHUNK)
-            z = scratch[: hi - lo].normal_(generator=gen)
-            flat_p[lo:hi].addcmul_(z, d[lo:hi], value=c)
+    def _torch_per_coordinate(self, items) -> None:
+        """p ← p + c·z ⊙ (p − old), z from the device generator (GPU path; CPU with a user generator).
+
+        Draw layout (the reproducible contract): per (device, dtype), in ``param_groups`` order, the
+        active tensors are cut into pieces of at most 2²² elements and packed into consecutive buckets
+        of at most 2²² elements; each bucket takes **one** ``normal_`` call on a scratch of that size,
+        and one ``_foreach_addcmul_`` applies it.  Few kernel launches, bounded scratch memory.
+        Non-contiguous parameters take one ``normal_`` of their own shape, at their place in the order.
+        """
+        groups: dict[tuple, list] = {}
+        for c, p, old in items:
+            groups.setdefault((str(p.device), p.dtype), []).append((c, p, old))
+        for (_, dtype), its in groups.items():
+            dev = its[0][1].device
+            gen = self._generator(dev)
+            torch._foreach_sub_([o for _, _, o in its], [p.detach() for _, p, _ in its])  # old ← −(θ_new − θ_old)
+            key = f"{dev}/{dtype}"
+            total = sum(p.numel() for _, p, _ in its)
+            scratch = self._scratch.get(key)
+            need = min(total, _TORCH_CHUNK)
+            if scratch is None or scratch.numel() < need:
+                scratch = torch.empty(need, dtype=dtype, device=dev)
+                self._scratch[key] = scratch
+            bucket, size = [], 0
+
+            def flush():
+                nonlocal bucket, size
+                if bucket:
+                    z = scratch[:size].normal_(generator=gen)
+                    zs = list(z.split([pp.numel() for _, pp, _ in bucket]))
+                    torch._foreach_addcmul_([pp for _, pp, _ in bucket], zs, [oo for _, _, oo in bucket],
+                                            [-cc for cc, _, _ in bucket])
+                bucket, size = [], 0
+
+            for c, p, old in its:
+                if not p.is_contiguous():
+                    flush()
+                    z = torch.empty(p.shape, dtype=dtype, device=dev).normal_(generator=gen)
+                    p.addcmul_(z, old.view(p.shape), value=-c)
+                    continue
+                pf, of = p.detach().view(-1), old.view(-1)
+                for lo in range(0, pf.numel(), _TORCH_CHUNK):
+                    piece_p, piece_o = pf[lo:lo + _TORCH_CHUNK], of[lo:lo + _TORCH_CHUNK]
+                    if size + piece_p.numel() > _TORCH_CHUNK:
+                        flush()
+                    bucket.append((c, piece_p, piece_o))
+                    size += piece_p.numel()
+            flush()
 
     def _apply_shared(self, plan) -> None:
         """per-tensor / scalar modes: θ ← θ_new + c·z_t·(θ_new − θ_old) with foreach ops."""
