@@ -790,12 +790,23 @@ class _DaskRunner:
         except BaseException:
             self.close()
             raise
-        self.n_workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        nthreads = sum(self.client.nthreads().values())
-        self.slots = max(2, nthreads + max(1, nthreads // 2))
+        self._sized = 0.0
+        self._resize()
+
+    def _resize(self):
+        """Points in flight follow the cluster's size (workers may join or leave while the sweep runs)."""
+        nthreads = self.client.nthreads()
+        self.n_workers = max(getattr(self, "n_workers", 0), len(nthreads))
+        total = sum(nthreads.values())
+        self.slots = max(2, total + max(1, total // 2))
+        self._sized = time.monotonic()
 
     def _check_workers(self, n_min):
-        self.client.wait_for_workers(n_min, timeout=120)
+        try:
+            self.client.wait_for_workers(n_min, timeout=120)
+        except TimeoutError:
+            raise SweepError(f"no Dask worker joined the scheduler {self.client.scheduler.address} within 120 s") \
+                from None
         try:
             versions = self.client.run(_worker_version)
         except Exception as e:  # noqa: BLE001 - ModuleNotFoundError on the workers, pickling errors ...
@@ -807,12 +818,15 @@ class _DaskRunner:
                              + ", ".join(f"{w}: {v}" for w, v in sorted(bad.items())))
 
     def submit(self, task):
-        return self.client.submit(_run_point, task, key=f"leap-sde-point-{task['key']}-{task['attempt']}",
-                                  pure=False)
+        # the key names the point and its config: two sweeps sharing a cluster never share a result wrongly
+        key = f"leap-sde-point-{task['key']}-{config_hash(task['cfg'])}-{task['attempt']}"
+        return self.client.submit(_run_point, task, key=key, pure=False)
 
     def wait(self, futures, timeout):
         from distributed import wait
 
+        if time.monotonic() - self._sized > 10.0:
+            self._resize()
         try:
             done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
@@ -1513,7 +1527,6 @@ def _plot_phase(spec, rows, p, cfgs, save):
         if bounds:
             sig_axis = x if x == "leap.sigma" else (y if y == "leap.sigma" else None)
             if sig_axis is not None:
-                h_axis = y if sig_axis == x else x
                 sv = np.linspace(min(xs if sig_axis == x else ys), max(xs if sig_axis == x else ys), 31)
                 c0 = cfgs({**base_params})
                 styles = {"mean-square": ("tab:red", "-"), "almost-sure": ("tab:orange", "-."), "gd": ("k", ":")}
@@ -1527,7 +1540,6 @@ def _plot_phase(spec, rows, p, cfgs, save):
                     handles.append(plt.Line2D([], [], color=col, ls=ls, lw=2, label=f"{b} stability boundary"))
                 ax.set_xlim(xe[0], xe[-1])
                 ax.set_ylim(ye[0], ye[-1])
-                _ = h_axis
         if handles:
             ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
         ax.set_xlabel(_label(x))

@@ -468,3 +468,22 @@ def test_theory_rates_match_the_closed_forms():
     lam = th.leap_lyapunov_exponent(30.0, 0.1, 0.05)
     assert lam > 0
     assert 10 ** sw.theory_log10_rate(q, "lyapunov") == pytest.approx(lam / __import__("math").log(1e3))
+
+
+# ------------------------------------------------------------------------------------------------ shipped sweeps
+SHIPPED = Path(__file__).resolve().parents[1] / "simulations" / "sweeps"
+
+
+@pytest.mark.parametrize("name, figures", [
+    ("leap_phase", ["phase_leap-sigma_landscape-curv_sharp.png", "preference_leap-sigma.png"]),
+    ("xie_arrhenius", ["arrhenius_B-over-eta.png", "arrhenius_B-over-eta.txt"]),
+    ("leap_stability", ["phase_leap-sigma_landscape-hessian.png"]),
+])
+def test_shipped_sweeps_run_quick(tmp_path, name, figures):
+    """The CI-size variant (--quick) of every shipped sweep runs and plots; the full files parse and plan."""
+    full = sw.Plan(sw.load_spec(SHIPPED / f"{name}.toml"))
+    assert len(full) >= 20
+    s = sw.run_sweep(sw.load_spec(SHIPPED / f"{name}.toml", quick=True), tmp_path / name, workers=0,
+                     progress=False, log=lambda m: None)
+    assert s.complete and 2 <= s.computed <= 8
+    assert [p.name for p in sw.plot_sweep(tmp_path / name)] == figures
