@@ -50,32 +50,27 @@ def _full_grad(lcode, lp, off, x, g, xt, gt):
     if n == 0:
         grad_at(lcode, lp, x, g)
         return
-    d = x.shape[0]
     g[:] = 0.0
     for i in range(n):
-        for j in range(d):
-            xt[j] = x[j] - off[i, j]
-        grad_at(lcode, lp, xt, gt)
-        for j in range(d):
-            g[j] += gt[j]
-    for j in range(d):
-        g[j] /= n
+        _add_sample_grad(lcode, lp, off, i, x, g, xt, gt)
+    g /= n
 
 
 def _minibatch_grad(lcode, lp, off, batch, x, g, xt, gt, s):
     """Average of ∇base(x − a_i) over ``batch`` indices drawn with replacement."""
-    n = off.shape[0]
-    d = x.shape[0]
     g[:] = 0.0
     for _ in range(batch):
-        i = uniform_int(s, n)
-        for j in range(d):
-            xt[j] = x[j] - off[i, j]
-        grad_at(lcode, lp, xt, gt)
-        for j in range(d):
-            g[j] += gt[j]
-    for j in range(d):
-        g[j] /= batch
+        _add_sample_grad(lcode, lp, off, uniform_int(s, off.shape[0]), x, g, xt, gt)
+    g /= batch
+
+
+def _add_sample_grad(lcode, lp, off, i, x, g, xt, gt):
+    """g += ∇base(x − a_i)."""
+    for j in range(x.shape[0]):
+        xt[j] = x[j] - off[i, j]
+    grad_at(lcode, lp, xt, gt)
+    for j in range(x.shape[0]):
+        g[j] += gt[j]
 
 
 def _abs_floor_sqrt(lam, floor, scale):
@@ -334,8 +329,8 @@ def run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_
         status[i] = st
 
 
-_HELPERS = ("_exited", "_full_grad", "_minibatch_grad", "_abs_floor_sqrt", "_noise_cov", "_gradient_noise",
-            "_perturbed_rate", "_discrete_step", "_sde_step")
+_HELPERS = ("_exited", "_add_sample_grad", "_full_grad", "_minibatch_grad", "_abs_floor_sqrt", "_noise_cov",
+            "_gradient_noise", "_perturbed_rate", "_discrete_step", "_sde_step")
 _PY = {name: globals()[name] for name in _HELPERS + ("_run_particles",)}
 
 

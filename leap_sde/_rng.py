@@ -135,24 +135,27 @@ def _normal_slow_t(s0, s1, s2, s3, idx, x, rabs):
         if _FLO[idx] + _to_double(r) * (_FHI[idx] - _FLO[idx]) < math.exp(-0.5 * x * x):
             return x, s0, s1, s2, s3
         r, s0, s1, s2, s3 = next_t(s0, s1, s2, s3)
-        idx = np.int64(r & np.uint64(0xFF))
-        rabs = r >> np.uint64(12)
-        x = np.float64(rabs) * _W[idx]
-        if (r >> np.uint64(8)) & np.uint64(1):
-            x = -x
+        idx, rabs, x = _layer_point(r)
         if rabs < _K[idx]:
             return x, s0, s1, s2, s3
+
+
+@nb.njit(inline="always")
+def _layer_point(r):
+    """Split one 64-bit draw into layer (8 bits), sign (1 bit) and abscissa (52 bits): ``(idx, rabs, x)``."""
+    idx = np.int64(r & np.uint64(0xFF))
+    rabs = r >> np.uint64(12)
+    x = np.float64(rabs) * _W[idx]
+    if (r >> np.uint64(8)) & np.uint64(1):
+        x = -x
+    return idx, rabs, x
 
 
 @nb.njit(inline="always")
 def normal_t(s0, s1, s2, s3):
     """Standard normal (ziggurat) from a scalar-held state: returns ``(z, s0, s1, s2, s3)``."""
     r, s0, s1, s2, s3 = next_t(s0, s1, s2, s3)
-    idx = np.int64(r & np.uint64(0xFF))
-    rabs = r >> np.uint64(12)
-    x = np.float64(rabs) * _W[idx]
-    if (r >> np.uint64(8)) & np.uint64(1):
-        x = -x
+    idx, rabs, x = _layer_point(r)
     if rabs < _K[idx]:
         return x, s0, s1, s2, s3
     return _normal_slow_t(s0, s1, s2, s3, idx, x, rabs)
