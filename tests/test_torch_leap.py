@@ -369,19 +369,24 @@ def test_counter_stream_is_standard_normal():
 
 
 def test_counter_stream_independent_of_thread_count():
-    import numba
-
-    before = numba.get_num_threads()
+    before = torch.get_num_threads()
+    out = {}
     try:
-        numba.set_num_threads(1)
-        a = counter_normal(stream_key(5, 6, 7), 200_000)  # ≥ 2**16: the parallel kernel
-        numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS))
-        b = counter_normal(stream_key(5, 6, 7), 200_000)
+        for t in (1, 2, 3):  # the CPU path splits tensors over torch.get_num_threads() threads
+            torch.set_num_threads(t)
+            out[t] = counter_normal(stream_key(5, 6, 7), 200_001)  # ≥ 2**16: the threaded path
+            p = torch.linspace(-1, 1, 200_001, dtype=torch.float64)
+            p.grad = torch.ones_like(p)
+            p = torch.nn.Parameter(p.detach())
+            p.grad = torch.ones_like(p)
+            LEAP(torch.optim.SGD([p], lr=0.1), sigma=0.05, seed=1).step()
+            out[(t, "p")] = p.detach().clone()
     finally:
-        numba.set_num_threads(before)
-    assert np.array_equal(a, b)
-    # small requests use the serial kernel: same numbers
-    assert np.array_equal(counter_normal(stream_key(5, 6, 7), 1000), a[:1000])
+        torch.set_num_threads(before)
+    assert np.array_equal(out[1], out[2]) and np.array_equal(out[1], out[3])
+    assert torch.equal(out[(1, "p")], out[(2, "p")]) and torch.equal(out[(1, "p")], out[(3, "p")])
+    # small requests run in one call: same numbers
+    assert np.array_equal(counter_normal(stream_key(5, 6, 7), 1000), out[1][:1000])
 
 
 def test_core_package_imports_without_torch():

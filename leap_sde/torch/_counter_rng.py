@@ -3,7 +3,7 @@
 Why not ``torch.Tensor.normal_``: on CPU it runs one serial Mersenne-Twister stream (about 3.4 ns per
 float32 here, 34 ms for 10 M parameters) and needs a scratch tensor. A counter-based generator computes
 element ``i`` of a stream directly from ``(key, i)``, so the noise is drawn *inside* the fused update
-kernel (no scratch tensor), in parallel, and the result does not depend on the thread count.
+kernel (no scratch tensor), on several threads, and the result does not depend on the thread count.
 
 Stream definition (the contract the tests check)::
 
@@ -25,7 +25,7 @@ import math
 
 import numba as nb
 import numpy as np
-from numba import int64, prange, uint64
+from numba import int64, uint64
 
 __all__ = ["stream_key", "counter_normal", "fused_leap_update"]
 
@@ -33,7 +33,7 @@ _MASK = (1 << 64) - 1
 _PHI = 0x9E3779B97F4A7C15
 _BLOCK = 0xD1B54A32D192ED03  # re-keys the stream after 16 words of one element (never in practice)
 _R = 3.442619855899  # right edge of the ziggurat base strip
-_CHUNK = 4096  # elements per parallel task: results do not depend on it (counter-based)
+_CHUNK = 4096  # elements per block of the fused kernel (fast path, then slow path): no effect on values
 
 
 def _ziggurat_tables():
@@ -129,46 +129,68 @@ def _slow(key, i, kn, wn, fn):
         hz = int64(np.int32(np.uint32(w >> uint64(32))))
 
 
-def _fill_body(out, key, kn, wn, fn):
-    """out[i] = element i of stream ``key``; out (n,) float32/float64."""
-    n = out.size
-    nch = (n + _CHUNK - 1) // _CHUNK
-    for ch in prange(nch):
-        lo = ch * _CHUNK
-        hi = min(n, lo + _CHUNK)
-        for i in range(lo, hi):
-            z = _fast(_word(key, uint64(i), uint64(0)), kn, wn)
-            if np.isnan(z):
-                z = _slow(key, i, kn, wn, fn)
-            out[i] = z
+@nb.njit(cache=True, nogil=True)
+def _fill_kernel(out, key, base, kn, wn, fn):
+    """out[i] = element base + i of stream ``key``; out (n,) float32/float64."""
+    for i in range(out.size):
+        z = _fast(_word(key, uint64(base + i), uint64(0)), kn, wn)
+        if np.isnan(z):
+            z = _slow(key, base + i, kn, wn, fn)
+        out[i] = z
 
 
-def _fused_body(p, old, key, c, kn, wn, fn):
-    """p[i] ← p[i] + c·z_i·(p[i] − old[i]), z_i element i of stream ``key``; p, old (n,) same dtype."""
+@nb.njit(cache=True, nogil=True)
+def _fused_kernel(p, old, key, c, base, kn, wn, fn):
+    """p[i] ← p[i] + c·z·(p[i] − old[i]), z = element base + i of stream ``key``; p, old (n,) same dtype."""
     n = p.size
-    nch = (n + _CHUNK - 1) // _CHUNK
-    for ch in prange(nch):
-        lo = ch * _CHUNK
+    z = np.empty(min(n, _CHUNK))
+    for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        z = np.empty(hi - lo)
-        for j in range(hi - lo):  # vectorisable fast path
-            z[j] = _fast(_word(key, uint64(lo + j), uint64(0)), kn, wn)
+        for j in range(hi - lo):  # vectorisable fast path, then the rare slow path
+            z[j] = _fast(_word(key, uint64(base + lo + j), uint64(0)), kn, wn)
         for j in range(hi - lo):
             zj = z[j]
             if np.isnan(zj):
-                zj = _slow(key, lo + j, kn, wn, fn)
+                zj = _slow(key, base + lo + j, kn, wn, fn)
             pn = p[lo + j]
             p[lo + j] = pn + c * zj * (pn - old[lo + j])
 
 
-# Parallel versions for large tensors; serial ones (prange runs as range) for small tensors, where
-# waking the thread pool costs more than the work (milliseconds on a busy machine).  Both give the
-# same numbers: element i depends only on (key, i).
-_fill_kernel = nb.njit(parallel=True, cache=True)(_fill_body)
-_fill_kernel_serial = nb.njit(cache=True)(_fill_body)
-_fused_kernel = nb.njit(parallel=True, cache=True)(_fused_body)
-_fused_kernel_serial = nb.njit(cache=True)(_fused_body)
-_PARALLEL_MIN = 1 << 16  # elements
+# Parallelism: Python threads over contiguous slices, each running the serial ``nogil`` kernel.  Not
+# Numba's ``parallel=True``: that starts a second OpenMP runtime next to torch's, whose spinning worker
+# threads then compete with torch's for the same cores.  The values do not depend on the split
+# (element i depends only on (key, i)).  Threads: ``torch.get_num_threads()`` when torch is loaded.
+_PARALLEL_MIN = 1 << 16  # elements; below this one serial call is cheaper than waking threads
+_POOL = None
+_POOL_SIZE = 0
+
+
+def _n_threads() -> int:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    return max(1, nb.get_num_threads())
+
+
+def _run_split(n: int, call) -> None:
+    """call(lo, hi) over ``n`` elements, split into contiguous slices run on a thread pool."""
+    global _POOL, _POOL_SIZE
+    t = _n_threads()
+    if n < _PARALLEL_MIN or t == 1:
+        call(0, n)
+        return
+    if _POOL is None or _POOL_SIZE != t:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if _POOL is not None:
+            _POOL.shutdown(wait=True)
+        _POOL, _POOL_SIZE = ThreadPoolExecutor(max_workers=t, thread_name_prefix="leap-noise"), t
+    step = -(-n // t)
+    futures = [_POOL.submit(call, lo, min(n, lo + step)) for lo in range(0, n, step)]
+    for f in futures:
+        f.result()
 
 
 def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None = None) -> np.ndarray:
@@ -180,8 +202,8 @@ def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None
         out = np.empty(int(n), dtype=dtype)
     if out.ndim != 1 or out.dtype not in (np.float32, np.float64) or not out.flags.c_contiguous:
         raise ValueError("out must be a contiguous 1-D float32/float64 array")
-    kern = _fill_kernel if out.size >= _PARALLEL_MIN else _fill_kernel_serial
-    kern(out, np.uint64(int(key) & _MASK), _KN, _WN, _FN)
+    k = np.uint64(int(key) & _MASK)
+    _run_split(out.size, lambda lo, hi: _fill_kernel(out[lo:hi], k, lo, _KN, _WN, _FN))
     return out
 
 
@@ -191,5 +213,5 @@ def fused_leap_update(p: np.ndarray, old: np.ndarray, key: int, c: float) -> Non
     ``p`` holds θ_new (the inner optimizer's result) and ``old`` θ_old, both contiguous 1-D arrays of
     the same float dtype; afterwards ``p = θ_old + (1 + c z) ⊙ (θ_new − θ_old)`` up to rounding.
     """
-    kern = _fused_kernel if p.size >= _PARALLEL_MIN else _fused_kernel_serial
-    kern(p, old, np.uint64(int(key) & _MASK), float(c), _KN, _WN, _FN)
+    k, cf = np.uint64(int(key) & _MASK), float(c)
+    _run_split(p.size, lambda lo, hi: _fused_kernel(p[lo:hi], old[lo:hi], k, cf, lo, _KN, _WN, _FN))
