@@ -72,8 +72,10 @@ from ._io import atomic_write_text
 from ._store import Store, StoreBusy, canonical_json, short_hash
 from .config import SCHEMA, ConfigError, load_toml, resolve
 
-__all__ = ["SweepSpec", "SweepError", "SweepConflict", "SweepSummary", "Plan", "load_spec", "plan_points",
-           "point_config", "derive_seed", "run_sweep", "plot_sweep", "main_sweep", "main_plot"]
+__all__ = ["SweepSpec", "SweepError", "SweepConflict", "SweepSummary", "CheckResult", "Plan", "load_spec",
+           "plan_points", "point_config", "derive_seed", "config_hash", "check_store", "run_sweep", "make_runner",
+           "headline", "write_table", "read_table", "load_results", "theory_log10_rate", "auto_plots",
+           "plot_sweep", "main_sweep", "main_plot"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FULL_VERIFY_MAX = 1000  # --verify auto: hash every finished point up to this many, else the recent ones

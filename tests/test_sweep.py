@@ -335,6 +335,24 @@ def test_sigkill_mid_sweep_loses_only_points_in_flight(tmp_path):
     assert_each_point_once(p, out)
 
 
+def test_ctrl_c_keeps_finished_points(tmp_path):
+    p = _slow_spec(tmp_path)
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "leap_sde", "sweep", str(p), "--out", str(out), "--workers", "0", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while _index_lines(out) < 1 and time.monotonic() - t0 < 120 and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in stdout and "rerun the same command" in stdout
+    n = len(table(out))
+    assert 1 <= n < 8
+    s = run(p, out)
+    assert s.complete and s.skipped == n
+    assert_each_point_once(p, out)
+
+
 def test_killed_pool_worker_is_replaced(tmp_path):
     import psutil
 
