@@ -1,6 +1,6 @@
 """Real training with the LEAP plug-in on scikit-learn's bundled digits, and escape on a real network.
 
-Part 1 — grid.  An MLP (64-64-64-10, tanh) and a small CNN (two 3×3 conv + max-pool blocks, ~2.3 k
+Part 1 — grid.  An MLP (64-64-64-10, tanh) and a small CNN (two 3×3 conv + max-pool blocks, 1.9 k
 parameters) trained on the 8×8 digits (1 797 images shipped inside scikit-learn: no download; fixed
 stratified 1 297 / 500 split) with SGD, SGD+momentum and Adam × {constant, step, cosine, cosine with
 warm restarts} × {no LEAP, per-coordinate LEAP with σ relative to the scheduled lr} × seeds.  After
