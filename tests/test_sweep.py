@@ -189,6 +189,8 @@ def test_resume_skips_finished_points(tmp_path, capsys):
     assert cli.main(["sweep", str(p), "--out", str(out), "--workers", "0", "--quiet"]) == 0
     assert "0 computed now, 6 already finished" in capsys.readouterr().out
     assert {f: f.stat().st_mtime_ns for f in out.glob("points/*/*")} == mtimes  # nothing rewritten
+    assert cli.main(["sweep", str(p), "--out", str(out), "--dry-run"]) == 0
+    assert "6 points; 6 finished, 0 to run, 0 with a changed config" in capsys.readouterr().out
     assert_each_point_once(p, out)
     # growing the grid runs only the new points
     s = run(write(tmp_path, TINY.replace("[0.0, 0.1]", "[0.0, 0.1, 0.2]"), "grown.toml"), out)

@@ -4,6 +4,7 @@ every point present exactly once."""
 import logging
 import os
 import signal
+import time
 
 import pytest
 
@@ -47,7 +48,11 @@ def test_killed_dask_worker_mid_sweep(tmp_path, cluster):
     def kill_a_busy_worker(n_stored):
         if n_stored == 1 and not killed:
             with Client(cluster.scheduler_address, timeout="20s") as c:
-                busy = [a for a, keys in c.processing().items() if keys]
+                for _ in range(100):  # a worker with a point in flight
+                    busy = [a for a, keys in c.processing().items() if keys]
+                    if busy:
+                        break
+                    time.sleep(0.02)
                 assert busy, "no point in flight"
                 pid = c.run(os.getpid, workers=[busy[0]])[busy[0]]
             os.kill(pid, signal.SIGKILL)
