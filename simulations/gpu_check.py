@@ -51,7 +51,7 @@ def device_checks(dev) -> list[str]:
           and abs(lr.std() - sigma) < 4 * sigma / np.sqrt(2 * n), f"mean {lr.mean():.5f} std {lr.std():.5f}")
 
     def rng_state(o):  # the device generator's state (CPU tensors use the counter stream: none)
-        g = o._generators.get(str(dev))
+        g = o._generators.get(str(lin.weight.device))  # "cuda:0", not "cuda"
         return None if g is None else g.get_state().clone()
 
     # GradScaler on CUDA with fp16 autocast: an inf step is skipped, no noise consumed
