@@ -59,7 +59,7 @@ def test_sharp_flat_well_per_coordinate_leap():
     x_sharp = float(land.minima[1].x[0])
     eta, std, sigma = 0.05, 2.5, 0.04  # ΔU / (η std²/2) = 3.2; σ/η = 0.8
     exit_ = ls.Threshold(value=-0.3, coord=0, direction=-1)
-    N, max_steps = 2000, 20000  # mean ≈ 170 steps: no censoring (P < e^-100)
+    N, max_steps = 2000, 20000  # mean ≈ 260 steps (≈ 970 without LEAP): no censoring (P < e^-70)
     sim = ls.simulate(land, [x_sharp], eta=eta, noise=ls.WhiteNoise(std), leap=ls.LEAP(sigma),
                       exit=exit_, n_particles=N, max_steps=max_steps, seed=11)
     assert sim.n_escaped == N
