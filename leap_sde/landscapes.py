@@ -273,7 +273,7 @@ class Quadratic(Landscape):
 
     Parameters
     ----------
-    hessian : (d, d) symmetric array (or a scalar for d = 1).
+    hessian_matrix : (d, d) symmetric array (or a scalar for d = 1).
     center : (d,) array, default 0.
     """
 
