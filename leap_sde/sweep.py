@@ -58,6 +58,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -1132,7 +1133,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
         bar.close()
 
 
-_NUMBER = __import__("re").compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings grouped without numbers
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings are grouped with their numbers blanked
 
 
 def _store_point(store, plan, i, task, res, base):
