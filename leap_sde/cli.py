@@ -2,8 +2,10 @@
 
     leap-sde simulate [CONFIG.toml] [--set section.key=value ...] [--out DIR] [--quiet]
     leap-sde validate [--quick | --full] [--only NAME ...] [--out DIR]
-    leap-sde sweep SWEEP.toml --out DIR [--executor local|dask] [--scheduler ADDRESS] [--workers N] [--force]
-    leap-sde plot DIR
+    leap-sde sweep SWEEP.toml [--out DIR] [--executor local|dask] [--scheduler ADDRESS] [--workers N]
+                   [--threads-per-point N] [--force] [--verify auto|all|recent|none] [--quick] [--set K=V ...]
+                   [--dry-run] [--quiet]
+    leap-sde plot DIR [--out FIGDIR]
 
 Exit codes: 0 success, 1 a failed validation case, 2 bad arguments or configuration, 130 interrupted
 (after saving what was simulated).

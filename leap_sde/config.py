@@ -163,7 +163,7 @@ def _number(key, v, kind):
     return float(v)
 
 
-def _coerce(key, spec: _Key, v):
+def coerce_value(key, spec: _Key, v):
     t = spec.type
     if t in ("float", "int"):
         v = _number(key, v, t)
@@ -252,7 +252,7 @@ def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None)
                 if key not in SCHEMA[section]:
                     raise ConfigError(f"unknown key {section}.{key}; valid keys of [{section}]: "
                                       f"{', '.join(SCHEMA[section])}")
-                cfg[section][key] = _coerce(f"{section}.{key}", SCHEMA[section][key], copy.deepcopy(v))
+                cfg[section][key] = coerce_value(f"{section}.{key}", SCHEMA[section][key], copy.deepcopy(v))
                 if i > 0:
                     explicit[section].add(key)
     kind = cfg["landscape"]["kind"]

@@ -37,7 +37,8 @@ def plot_experiment(out, out_dir, *, save):
     ax.set_xlabel("steps")
     ax.set_ylabel("P(not escaped)")
     ax.set_title("Kaplan–Meier survival (dashed: fitted exponential)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out_dir / "survival.png", dpi=120)
     plt.close(fig)
@@ -54,7 +55,8 @@ def plot_experiment(out, out_dir, *, save):
     ax.set_xlabel("escape step")
     ax.set_ylabel("density")
     ax.set_title("Escape-time histogram (dashed: fitted exponential)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out_dir / "histogram.png", dpi=120)
     plt.close(fig)
@@ -72,7 +74,8 @@ def plot_experiment(out, out_dir, *, save):
         ax.set_ylabel("fraction in the left (x < saddle) basin")
         ax.set_ylim(0, 1)
         ax.set_title("Basin occupation over time")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         fig.tight_layout()
         save(fig, out_dir / "occupation.png", dpi=120)
         plt.close(fig)

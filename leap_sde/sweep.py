@@ -213,11 +213,11 @@ def _canonical_value(name: str, v, where: str):
     """The value as the config coerces it (so ``4`` and ``4.0`` are the same point); errors name the key.
     Combinations with the base are validated when a point's config is resolved (the first point up front, the
     others before they are submitted)."""
-    from .config import _coerce  # the schema's own coercion: one rule for configs and sweeps
+    from .config import coerce_value  # the schema's own coercion: one rule for configs and sweeps
 
     section, key = name.split(".", 1)
     try:
-        return _coerce(name, SCHEMA[section][key], copy.deepcopy(v))
+        return coerce_value(name, SCHEMA[section][key], copy.deepcopy(v))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
 
