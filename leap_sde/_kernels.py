@@ -27,7 +27,7 @@ import numpy as np
 
 from ._rng import normal, normal_t, uniform_int
 from .dynamics import E_LEAVE, E_REACH, E_THRESHOLD, L_CLIP, L_LOGN, N_HESS, N_MINIBATCH, N_NONE, N_WHITE
-from .landscapes import ENTROPIC, grad1_at, grad_at, hess1_at, hess_at
+from .landscapes import grad1_at, grad2_at, grad_at, hess1_at, hess_at
 from .schedules import eta_at
 
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
@@ -329,6 +329,75 @@ def run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_
         status[i] = st
 
 
+@nb.njit(cache=True, parallel=True)
+def run_particles_2d(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
+                     lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
+    """:func:`run_particles` for built-in 2-D landscapes in discrete mode with no or white gradient noise:
+    same arguments and the same random draws, with the state and the stream held in registers."""
+    N = X.shape[0]
+    nb_edges = edges.shape[0]
+    n_snaps = snaps.shape[0]
+    record_basins = counts.shape[1] > 0
+    const_rate = scode == 0 and sp[0] == 0.0
+    white = ncode == N_WHITE
+    std = npar[0]
+    per_coord = leap[1] != 0.0
+    for i in nb.prange(N):
+        if status[i] != RUNNING:
+            continue
+        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
+        x0, x1 = X[i, 0], X[i, 1]
+        k = steps[i]
+        t = times[i]
+        st = RUNNING
+        while k < k_stop:
+            eta_k = eta if const_rate else eta_at(scode, sp, eta, k)
+            g0, g1 = grad2_at(lcode, lp, x0, x1)
+            if white:
+                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
+                g0 += std * z
+                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
+                g1 += std * z
+            if leap[0] == 0.0:
+                x0 -= eta_k * g0
+                x1 -= eta_k * g1
+            else:
+                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
+                e = _perturbed_rate(leap, eta_k, z)
+                x0 -= e * g0
+                if per_coord:
+                    z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
+                    e = _perturbed_rate(leap, eta_k, z)
+                x1 -= e * g1
+            k += 1
+            t += eta_k
+            if not (math.isfinite(x0) and math.isfinite(x1)):
+                st = DIVERGED
+                break
+            if record_basins:
+                b = 0
+                while b < nb_edges and x0 > edges[b]:
+                    b += 1
+                counts[i, b] += 1
+            if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
+                snaps[k // snap_every, i, 0] = x0
+                snaps[k // snap_every, i, 1] = x1
+            if ecode == E_THRESHOLD:
+                if ep[2] * ((x0 if ep[0] == 0.0 else x1) - ep[1]) >= 0.0:
+                    st = ESCAPED
+                    break
+            elif ecode == E_LEAVE or ecode == E_REACH:
+                r2 = (x0 - ep[1]) ** 2 + (x1 - ep[2]) ** 2
+                if (r2 >= ep[0] * ep[0]) == (ecode == E_LEAVE):
+                    st = ESCAPED
+                    break
+        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+        X[i, 0], X[i, 1] = x0, x1
+        steps[i] = k
+        times[i] = t
+        status[i] = st
+
+
 _HELPERS = ("_exited", "_add_sample_grad", "_full_grad", "_minibatch_grad", "_abs_floor_sqrt", "_noise_cov",
             "_gradient_noise", "_perturbed_rate", "_discrete_step", "_sde_step")
 _PY = {name: globals()[name] for name in _HELPERS + ("_run_particles",)}
@@ -350,8 +419,8 @@ run_particles = _compile(globals(), cache=True)
 def kernels_for(landscape, noise_code, sde, general=False):
     """A callable ``f(sde, rng, X, ..., edges)`` with :func:`run_particles`' arguments for ``landscape``.
 
-    The 1-D register kernel serves built-in 1-D landscapes in discrete mode without minibatch noise (unless
-    ``general``: tests compare the two pathwise); a :class:`~leap_sde.CustomLandscape` gets the general
+    The register kernels serve built-in landscapes in discrete mode: 1-D without minibatch noise, 2-D with no or
+    white noise (unless ``general``: tests compare them pathwise); a :class:`~leap_sde.CustomLandscape` gets the general
     kernel compiled for its functions (memoised per function pair, not cached on disk).
     """
     grad_fn = getattr(landscape, "grad_fn", None)
@@ -360,14 +429,20 @@ def kernels_for(landscape, noise_code, sde, general=False):
         if key not in _USER_KERNELS:
             _USER_KERNELS[key] = _compile(_user_namespace(grad_fn, landscape.hess_fn), cache=False)
         return _USER_KERNELS[key]
-    if landscape.dim == 1 and not sde and noise_code != N_MINIBATCH and not general \
-            and landscape.lower()[2].shape[0] == 0:
-        def fast(sde, rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                 lcode, lp, off, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
-            run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                             lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges)
-        return fast
-    return run_particles
+    if sde or general or landscape.lower()[2].shape[0] > 0 or noise_code == N_MINIBATCH:
+        return run_particles
+    if landscape.dim == 1:
+        register_kernel = run_particles_1d
+    elif landscape.dim == 2 and noise_code in (N_NONE, N_WHITE):
+        register_kernel = run_particles_2d
+    else:
+        return run_particles
+
+    def fast(sde, rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
+             lcode, lp, off, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
+        register_kernel(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
+                        lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges)
+    return fast
 
 
 _USER_KERNELS: dict = {}

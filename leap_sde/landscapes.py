@@ -174,6 +174,20 @@ def hess1_at(code, p, x):
     return 0.5 * p[1] * p[1] * (12.0 * z * z - 32.0)
 
 
+@nb.njit(cache=True)
+def grad2_at(code, p, x0, x1):
+    """``∇L`` of a 2-D built-in landscape at ``(x0, x1)`` as a pair of scalars (the kernels' fast path)."""
+    if code == ENTROPIC:
+        return (4.0 * x0 * (x0 * x0 - 1.0) + 2.0 * p[1] * x0 * x1 * x1,
+                p[0] * x1 + 2.0 * p[1] * x0 * x0 * x1)
+    if code == QUAD:  # p = [2, c0, c1, H00, H01, H10, H11]
+        y0, y1 = x0 - p[1], x1 - p[2]
+        return p[3] * y0 + p[4] * y1, p[5] * y0 + p[6] * y1
+    a0, a1 = p[1], p[2]  # STANG
+    z0, z1 = a0 * x0, a1 * x1
+    return 0.5 * a0 * (4.0 * z0 ** 3 - 32.0 * z0 + 5.0), 0.5 * a1 * (4.0 * z1 ** 3 - 32.0 * z1 + 5.0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Python objects
 @dataclass(frozen=True)

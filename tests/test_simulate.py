@@ -1,4 +1,6 @@
 """The ensemble simulator: exact (pathwise) references first, then statistical checks with stated tolerances."""
+import warnings
+
 import numba as nb
 import numpy as np
 import pytest
@@ -37,6 +39,31 @@ def test_register_kernel_equals_general_kernel(double_well):
     np.testing.assert_array_equal(a.positions, b.positions)
     np.testing.assert_array_equal(a.basin_steps, b.basin_steps)
     np.testing.assert_array_equal(a.snapshots, b.snapshots)
+
+
+@pytest.mark.parametrize("land, x0, noise, leap, exit", [
+    (ls.EntropicWell(1.0, 0.5), [-1.0, 0.0], ls.WhiteNoise(10.0), ls.LEAP(0.003), ls.Threshold(1.0)),
+    (ls.EntropicWell(1.0, 0.5), [-1.0, 0.0], ls.WhiteNoise(10.0), ls.LEAP(0.1, mode="scalar", relative=True),
+     ls.ReachBall([1.0, 0.0], 0.3)),
+    (ls.Quadratic(np.array([[1.5, 0.3], [0.3, 0.8]]), center=[0.2, -0.1]), [0.3, 0.1], ls.NoNoise(),
+     ls.LEAP(0.9), ls.LeaveBall([0.0, 0.0], 50.0)),
+    (ls.StyblinskiTang(2, [1.0, 1.5]), [2.75, -1.94], ls.WhiteNoise(40.0), ls.LEAP(0.3, variant="lognormal"),
+     ls.Threshold(0.0, direction=-1)),
+], ids=["entropic-threshold", "entropic-scalar-ball", "quadratic-gd-leap", "styblinski-lognormal"])
+def test_2d_register_kernel_equals_general_kernel(land, x0, noise, leap, exit):
+    kw = dict(eta=0.01, noise=noise, leap=leap, exit=exit, n_particles=64, max_steps=3000, seed=3,
+              basins=bool(land.saddles), snapshot_every=50,
+              schedule=ls.Warmup(ls.CosineAnnealingLR(2000), 100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ls.StabilityWarning)
+        a = ls.simulate(land, x0, **kw)
+        b = ls.simulate(land, x0, _general_kernel=True, **kw)
+    assert a.n_escaped > 0  # the comparison covers exits, not only paths
+    assert np.array_equal(a.steps, b.steps) and np.array_equal(a.status, b.status)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.snapshots, b.snapshots)
+    if a.basin_steps is not None:
+        np.testing.assert_array_equal(a.basin_steps, b.basin_steps)
 
 
 def test_sde_mode_equals_discrete_mode_for_white_noise(double_well):
