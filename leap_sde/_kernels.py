@@ -33,6 +33,15 @@ from .schedules import eta_at
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
 
 
+@nb.njit(inline="always")
+def _basin(edges, x0):
+    """Index of the basin holding first coordinate ``x0`` (``edges`` sorted)."""
+    b = 0
+    while b < edges.shape[0] and x0 > edges[b]:
+        b += 1
+    return b
+
+
 def _exited(ecode, ep, x):
     if ecode == E_THRESHOLD:
         return ep[2] * (x[np.int64(ep[0])] - ep[1]) >= 0.0
@@ -218,7 +227,6 @@ def _run_particles(sde, rng, X, steps, times, status, counts, snaps, snap_every,
                    lcode, lp, off, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
     """Advance every RUNNING particle until it exits, diverges or reaches global step ``k_stop``."""
     N, d = X.shape
-    nb_edges = edges.shape[0]
     n_snaps = snaps.shape[0]
     for i in nb.prange(N):
         if status[i] != RUNNING:
@@ -249,10 +257,7 @@ def _run_particles(sde, rng, X, steps, times, status, counts, snaps, snap_every,
                 st = DIVERGED
                 break
             if counts.shape[1] > 0:
-                b = 0
-                while b < nb_edges and x[0] > edges[b]:
-                    b += 1
-                counts[i, b] += 1
+                counts[i, _basin(edges, x[0])] += 1
             if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
                 for j in range(d):
                     snaps[k // snap_every, i, j] = x[j]
@@ -272,7 +277,6 @@ def run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_
     """:func:`run_particles` for the common 1-D case (a built-in landscape, discrete mode, no minibatch):
     same arguments and the same random draws, with the state and the stream held in registers."""
     N = X.shape[0]
-    nb_edges = edges.shape[0]
     n_snaps = snaps.shape[0]
     record_basins = counts.shape[1] > 0
     const_rate = scode == 0 and sp[0] == 0.0
@@ -304,10 +308,7 @@ def run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_
                 st = DIVERGED
                 break
             if record_basins:
-                b = 0
-                while b < nb_edges and x > edges[b]:
-                    b += 1
-                counts[i, b] += 1
+                counts[i, _basin(edges, x)] += 1
             if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
                 snaps[k // snap_every, i, 0] = x
             if ecode == E_THRESHOLD:
@@ -335,7 +336,6 @@ def run_particles_2d(rng, X, steps, times, status, counts, snaps, snap_every, k_
     """:func:`run_particles` for built-in 2-D landscapes in discrete mode with no or white gradient noise:
     same arguments and the same random draws, with the state and the stream held in registers."""
     N = X.shape[0]
-    nb_edges = edges.shape[0]
     n_snaps = snaps.shape[0]
     record_basins = counts.shape[1] > 0
     const_rate = scode == 0 and sp[0] == 0.0
@@ -375,10 +375,7 @@ def run_particles_2d(rng, X, steps, times, status, counts, snaps, snap_every, k_
                 st = DIVERGED
                 break
             if record_basins:
-                b = 0
-                while b < nb_edges and x0 > edges[b]:
-                    b += 1
-                counts[i, b] += 1
+                counts[i, _basin(edges, x0)] += 1
             if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
                 snaps[k // snap_every, i, 0] = x0
                 snaps[k // snap_every, i, 1] = x1
