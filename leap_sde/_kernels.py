@@ -29,6 +29,7 @@ thread count or on how particles are interleaved.
 from __future__ import annotations
 
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -41,7 +42,8 @@ from .landscapes import FiniteSum, Landscape
 from .schedules import Schedule
 
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
-LANES = 2      # particles interleaved per thread in the register driver
+LANES = 2        # particles interleaved per thread, register driver
+ARRAY_LANES = 2  # the same, array driver
 BLOCK = 64     # particles per parallel block of the register driver
 
 
@@ -151,85 +153,70 @@ def _adapters(landscape):
             "    out[0, 0] = h00", "    out[0, 1] = h01", "    out[1, 0] = h01", "    out[1, 1] = h11", "", ""]
 
 
-def _register_driver(d, lanes):
-    xs = lambda l: ", ".join(f"x{l}_{j}" for j in range(d))  # noqa: E731
-    ss = lambda l: f"s{l}_0, s{l}_1, s{l}_2, s{l}_3"  # noqa: E731
-    load = lambda l: ["while nxt < end:", "    c = nxt", "    nxt += 1",  # noqa: E731
-                      "    if status[c] == RUNNING and steps[c] < k_stop:",
-                      f"        i{l} = c", f"        k{l} = steps[c]"]
-    lines = ["@nb.njit(cache=True, nogil=True)",
-             "def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep,",
-             "           edges, off):",
-             "    n_snaps = snaps.shape[0]", "    record = counts.shape[1] > 0",
-             f"    for blk in range(lo, hi, {BLOCK}):",
-             f"        nxt = blk", f"        end = min(hi, nxt + {BLOCK})"]
+def _driver(lay, lanes, record, snapshots):
+    """``kernel(lo, hi, ...)``: particles [lo, hi) in blocks of ``BLOCK``, ``lanes`` particles in flight per
+    thread (each with its own state and stream); a lane whose particle exits, diverges or reaches ``k_stop``
+    stores it and takes the next running particle of the block.  ``record``/``snapshots``: whether the basin
+    counts / snapshots are written (resolved here, not in the loop)."""
+    d = lay.d
+    if lay.reg:
+        state = lambda l: ", ".join(f"x{l}_{j}" for j in range(d))  # noqa: E731
+        load_x = lambda l: [f"x{l}_{j} = X[c, {j}]" for j in range(d)]  # noqa: E731
+        store_x = lambda l: [f"X[i{l}, {j}] = x{l}_{j}" for j in range(d)]  # noqa: E731
+        init = lambda l: [f"x{l}_{j} = 0.0" for j in range(d)]  # noqa: E731
+        finite = lambda l: " and ".join(f"math.isfinite(x{l}_{j})" for j in range(d))  # noqa: E731
+        first = lambda l: f"x{l}_0"  # noqa: E731
+        snap = lambda l: [f"snaps[k{l} // snap_every, i{l}, {j}] = x{l}_{j}" for j in range(d)]  # noqa: E731
+        call = lambda l: f"{state(l)}, s{l}_0, s{l}_1, s{l}_2, s{l}_3 = advance({state(l)}, s{l}_0, s{l}_1, s{l}_2, s{l}_3, "  # noqa: E731
+        exit_args = state
+    else:
+        arrays = ("x", "g", "xt", "gt", "C", "mean", "G")
+        load_x = lambda l: [f"x{l}[:] = X[c]"]  # noqa: E731
+        store_x = lambda l: [f"X[i{l}] = x{l}"]  # noqa: E731
+        init = lambda l: [f"x{l} = np.empty(d)", f"g{l} = np.empty(d)", f"xt{l} = np.empty(d)",  # noqa: E731
+                          f"gt{l} = np.empty(d)", f"C{l} = np.empty((d, d))", f"mean{l} = np.empty(d)",
+                          f"G{l} = np.empty((off.shape[0], d))"]
+        finite = lambda l: f"all_finite(x{l})"  # noqa: E731
+        first = lambda l: f"x{l}[0]"  # noqa: E731
+        snap = lambda l: [f"snaps[k{l} // snap_every, i{l}, :] = x{l}"]  # noqa: E731
+        call = lambda l: (f"s{l}_0, s{l}_1, s{l}_2, s{l}_3 = advance({', '.join(a + str(l) for a in arrays)}, "  # noqa: E731
+                          f"s{l}_0, s{l}_1, s{l}_2, s{l}_3, ")
+        exit_args = lambda l: f"x{l}"  # noqa: E731
+
+    def load(l):
+        return (["while nxt < end:", "    c = nxt", "    nxt += 1", "    if status[c] == RUNNING and steps[c] < k_stop:"]
+                + _indent([f"i{l} = c", f"k{l} = steps[c]"] + [f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
+                          + load_x(l) + ["break"], 8))
+
     body = []
     for l in range(lanes):
-        body += [f"i{l} = -1", f"k{l} = 0"] + [f"x{l}_{j} = 0.0" for j in range(d)]
-        body += [f"s{l}_{j} = rng[0, {j}]" for j in range(4)]
-        body += load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
-                                  + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8)
+        body += [f"i{l} = -1", f"k{l} = 0"] + init(l) + [f"s{l}_{j} = rng[0, {j}]" for j in range(4)] + load(l)
     body.append("while " + " or ".join(f"i{l} >= 0" for l in range(lanes)) + ":")
     for l in range(lanes):
-        step = [f"{xs(l)}, {ss(l)} = advance({xs(l)}, {ss(l)}, k{l}, lp, nz, lv, sp, eta0, off)",
-                f"k{l} += 1", "st = RUNNING",
-                "if not (" + " and ".join(f"math.isfinite(x{l}_{j})" for j in range(d)) + "):",
-                "    st = DIVERGED", "else:",
-                f"    if record:", f"        counts[i{l}, basin_index(edges, x{l}_0)] += 1",
-                f"    if n_snaps > 0 and k{l} % snap_every == 0 and k{l} // snap_every < n_snaps:"]
-        step += [f"        snaps[k{l} // snap_every, i{l}, {j}] = x{l}_{j}" for j in range(d)]
-        step += [f"    if exit_hit({xs(l)}, ep):", "        st = ESCAPED",
-                 f"if st != RUNNING or k{l} >= k_stop:"]
-        step += _indent([f"rng[i{l}, {j}] = s{l}_{j}" for j in range(4)]
-                        + [f"X[i{l}, {j}] = x{l}_{j}" for j in range(d)]
-                        + [f"steps[i{l}] = k{l}", f"status[i{l}] = st", f"i{l} = -1"]
-                        + load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
-                                            + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8), 4)
+        step = [call(l) + f"k{l}, lp, nz, lv, sp, eta0, off)", f"k{l} += 1", "st = RUNNING",
+                f"if not ({finite(l)}):", "    st = DIVERGED", "else:"]
+        if record:
+            step.append(f"    counts[i{l}, basin_index(edges, {first(l)})] += 1")
+        if snapshots:
+            step += [f"    if k{l} % snap_every == 0 and k{l} // snap_every < snaps.shape[0]:"] + _indent(snap(l), 8)
+        step += [f"    if exit_hit({exit_args(l)}, ep):", "        st = ESCAPED", f"if st != RUNNING or k{l} >= k_stop:"]
+        step += _indent([f"rng[i{l}, {j}] = s{l}_{j}" for j in range(4)] + store_x(l)
+                        + [f"steps[i{l}] = k{l}", f"status[i{l}] = st", f"i{l} = -1"] + load(l), 4)
         body += _indent([f"if i{l} >= 0:"] + _indent(step, 4), 4)
-    return lines + _indent(body, 8)
+    head = ["@nb.njit(cache=True, nogil=True)",
+            "def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep,",
+            "           edges, off):",
+            "    d = X.shape[1]",
+            f"    for blk in range(lo, hi, {BLOCK}):", "        nxt = blk", f"        end = min(hi, nxt + {BLOCK})"]
+    return head + _indent(body, 8)
 
 
-_ARRAY_DRIVER = """\
-@nb.njit(cache=True, nogil=True)
-def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep, edges, off):
-    d = X.shape[1]
-    n_snaps = snaps.shape[0]
-    record = counts.shape[1] > 0
-    for i in range(lo, hi):
-        if status[i] != RUNNING:
-            continue
-        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-        x = X[i].copy()
-        g = np.empty(d)
-        xt = np.empty(d)
-        gt = np.empty(d)
-        C = np.empty((d, d))
-        mean = np.empty(d)
-        G = np.empty((off.shape[0], d))
-        k = steps[i]
-        st = RUNNING
-        while k < k_stop:
-            s0, s1, s2, s3 = advance(x, g, xt, gt, C, mean, G, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off)
-            k += 1
-            finite = True
-            for j in range(d):
-                if not math.isfinite(x[j]):
-                    finite = False
-            if not finite:
-                st = DIVERGED
-                break
-            if record:
-                counts[i, basin_index(edges, x[0])] += 1
-            if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
-                for j in range(d):
-                    snaps[k // snap_every, i, j] = x[j]
-            if exit_hit(x, ep):
-                st = ESCAPED
-                break
-        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-        X[i] = x
-        steps[i] = k
-        status[i] = st"""
+@nb.njit(inline="always")
+def all_finite(x):
+    for v in x:
+        if not math.isfinite(v):
+            return False
+    return True
 
 
 def _check_parts(landscape, noise, leap, schedule, exit):
@@ -257,7 +244,7 @@ def run_parallel(kernel, n_threads, n, args):
             f.result()
 
 
-def kernel_for(landscape, noise, leap, schedule, exit, mode, *, general=False):
+def kernel_for(landscape, noise, leap, schedule, exit, mode, *, record=False, snapshots=False, general=False):
     """The compiled kernel ``f(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv,
     sp, eta0, ep, edges, off)`` advancing particles [lo, hi) for this configuration (``general``: the array
     driver even where the register driver applies; tests compare the two)."""
@@ -282,15 +269,15 @@ def kernel_for(landscape, noise, leap, schedule, exit, mode, *, general=False):
             functions["VAR"] = leap._var_fn()
     key = (f"{'register' if reg else 'array'}/{mode}/{landscape.form}{landscape.dim if reg else ''}/"
            f"{'finite-sum' if finite_sum else 'plain'}/{noise.key}/{leap.key if leap else 'no-LEAP'}/"
-           f"{schedule.key}/{exit.key}")
+           f"{schedule.key}/{exit.key}/{'basins' if record else ''}{'snapshots' if snapshots else ''}")
     try:
-        return _build(key, lay, noise, leap, schedule, exit, mode, finite_sum,
+        return _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, record, snapshots,
                       tuple(sorted(functions.items(), key=lambda kv: kv[0])), _adapters(landscape))
     except NotImplementedError as err:
         raise TypeError(f"a component has no kernel code for {key}: {err}") from None
 
 
-def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, functions, adapters):
+def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, record, snapshots, functions, adapters):
     step = (_sde_lines if mode == "sde" else _discrete_lines)(lay, noise, leap, finite_sum)
     if lay.reg:
         xs = ", ".join(f"x{j}" for j in range(lay.d))
@@ -306,13 +293,13 @@ def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, functions, a
     if not lay.reg:
         exit_lines = ["d = x.shape[0]"] + exit_lines
     body = ["from leap_sde._rng import normal_t, uniform_int_t",
-            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, basin_index",
+            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, all_finite, basin_index",
             "from leap_sde.dynamics import abs_floor_root_2x2",
             *schedule._kernel_source(), "", "", *adapters,
             "@nb.njit(inline='always')", *head, "    eta_k = S_eta(sp, eta0, k)",
             *_indent(step + tail, 4), "", "",
             "@nb.njit(inline='always')", exit_head, *_indent(exit_lines, 4), "", ""]
-    body += _register_driver(lay.d, LANES) if lay.reg else _ARRAY_DRIVER.split("\n")
+    body += _driver(lay, LANES if lay.reg else ARRAY_LANES, record, snapshots)
     return _compiled(tuple(body), functions, key)
 
 

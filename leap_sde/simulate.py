@@ -285,7 +285,7 @@ def simulate(
     ss = normalize_seed(seed)
 
     d = landscape.dim
-    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, general=_general_kernel)
+
     args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
             schedule.lower(), float(eta), exit.lower(d))
     off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
@@ -298,6 +298,8 @@ def simulate(
     X = np.array(np.broadcast_to(x0, (n, d)))
     if n_snaps:
         snaps[0] = X
+    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, record=basins, snapshots=n_snaps > 0,
+                          general=_general_kernel)
 
     rng = np.empty((n, 4), dtype=np.uint64)
     _seed_all(particle_seeds(ss, n), rng)
