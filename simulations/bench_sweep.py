@@ -172,7 +172,7 @@ def bench_executors(d: Path, spec_path: Path, repeats: int) -> list:
 
 def bench_resume(d: Path, n_sigma: int, n_curv: int):
     """Synthetic store with every point of an n_sigma x n_curv sweep finished; time the resume check."""
-    from leap_sde._store import Store, _index_line
+    from leap_sde.sweep.store import Store, _index_line
     from leap_sde.sweep import RECENT_VERIFY, Plan, check_store, load_spec
 
     p = d / "resume.toml"

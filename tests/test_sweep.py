@@ -17,7 +17,7 @@ import pytest
 
 from leap_sde import cli
 from leap_sde import sweep as sw
-from leap_sde._store import Store, _index_line
+from leap_sde.sweep.store import Store, _index_line
 from leap_sde.config import ConfigError
 
 TINY = """

@@ -35,7 +35,7 @@ import zlib
 from typing import NamedTuple
 from pathlib import Path
 
-from ._io import atomic_write_bytes, _json_default
+from .._io import atomic_write_bytes, _json_default
 
 __all__ = ["Store", "StoreBusy", "IndexEntry", "canonical_json", "short_hash", "file_digest"]
 
