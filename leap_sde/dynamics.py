@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from ._checks import check_finite, check_int, check_nonnegative, check_positive
 
 __all__ = ["NoNoise", "WhiteNoise", "HessianNoise", "MinibatchNoise", "LEAP",
            "Threshold", "LeaveBall", "ReachBall", "NoExit"]

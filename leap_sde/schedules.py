@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from ._checks import check_finite, check_int, check_nonnegative, check_positive
 
 __all__ = ["Schedule", "Constant", "StepLR", "ExponentialLR", "CosineAnnealingLR",
            "CosineAnnealingWarmRestarts", "CyclicLR", "InverseTimeLR", "Warmup"]
