@@ -5,7 +5,7 @@ For N particles with durations ``t_i`` (escape time, or the censoring time for p
 
 * **Rate** (censored exponential MLE): ``λ̂ = d / T`` with ``d`` escapes and ``T = Σ t_i`` the total observed
   time, escaped or not (e.g. https://stat.ethz.ch/CRAN/web/packages/likelihood.model/vignettes/exponential-lifetime.html;
-  theory-notes §6.1).  In steps, ``d / Σ k_i`` is also the MLE of a geometric law's per-step escape probability.
+  docs/theory.md §6.1).  In steps, ``d / Σ k_i`` is also the MLE of a geometric law's per-step escape probability.
   Its confidence interval is the exact Poisson interval for ``d`` events in exposure ``T``:
   ``[χ²_{2d}(α/2) / 2T, χ²_{2d+2}(1 − α/2) / 2T]`` (Garwood 1936); ``SE ≈ λ̂/√d``.
 * **Mean escape time** ``1/λ̂`` with the inverted interval (never the average of the uncensored times alone,
@@ -151,7 +151,7 @@ def arrhenius_fit(x, mean_times, n_escaped, *, confidence: float = 0.95) -> Arrh
     """Weighted least-squares fit of ``log τ`` against ``x``.
 
     ``SE(log τ̂) ≈ 1/√d`` for the censored MLE with ``d`` escapes, so the weights are ``d``.  Arrhenius /
-    Kramers (theory-notes §1.4): with ``x = 1/D`` the slope estimates the barrier ΔU; with ``x = B/η`` under
+    Kramers (docs/theory.md §1.5): with ``x = 1/D`` the slope estimates the barrier ΔU; with ``x = B/η`` under
     SGD-like noise it estimates Xie et al.'s ``2ΔL(s/H_a + (1−s)/|H_b|)``.
     """
     from scipy import stats  # imported lazily: keeps `import leap_sde` light

@@ -120,7 +120,7 @@ def test_gd_converges_on_a_quadratic():
 
 @pytest.mark.parametrize("eta_h", [0.2, 1.0, 1.8])
 def test_sgd_stationary_variance_on_a_quadratic(eta_h):
-    """Var_∞ = ησ²/(h(2 − ηh)) (theory-notes §2.2).  Seed 1, N = 20 000 particles, one sample each after
+    """Var_∞ = ησ²/(h(2 − ηh)) (docs/theory.md §2.2).  Seed 1, N = 20 000 particles, one sample each after
     a burn-in of 40/(ηh(2−ηh)) relaxation times; tolerance 3 standard errors of a variance, SE = Var·√(2/N)."""
     h, s, n = 1.0, 0.7, 20_000
     eta = eta_h / h
@@ -133,7 +133,7 @@ def test_sgd_stationary_variance_on_a_quadratic(eta_h):
 
 # ---------------------------------------------------------------------------------------------- Kramers
 def test_langevin_mfpt_matches_exact_quadrature(double_well):
-    """(x²−1)², ΔU/D = 4, absorbing at the other minimum x = +1, start at −1 (theory-notes §1.2, §2.3).
+    """(x²−1)², ΔU/D = 4, absorbing at the other minimum x = +1, start at −1 (docs/theory.md §1.3, §2.3).
     Seed 2024, N = 20 000 escapes, η = 0.002: SE = 1/√N = 0.7%, known O(η) bias ≈ 0.4%, tolerance 3% (the
     issue's) ≥ 3·SE + bias."""
     D, eta, n = 0.25, 0.002, 20_000
@@ -189,7 +189,7 @@ def test_leap_clipped_and_lognormal_variants():
 @pytest.mark.parametrize("mode", ["discrete", "sde"])
 @pytest.mark.parametrize("leap_mode", ["per-coordinate", "scalar"])
 def test_one_step_covariance_of_sgd_plus_leap(mode, leap_mode):
-    """Cov(Δθ) = η²C + σ²·Diag(ggᵀ + C) (per-coordinate) or (η²+σ²)C + σ²ggᵀ (scalar), theory-notes §8:
+    """Cov(Δθ) = η²C + σ²·Diag(ggᵀ + C) (per-coordinate) or (η²+σ²)C + σ²ggᵀ (scalar), docs/theory.md §8.2:
     exact for the discrete step and the definition of the SDE model.  Seed 8, N = 200 000, tolerance
     3 standard errors of each covariance entry, SE ≈ sqrt((S_aa S_bb + S_ab²)/N)."""
     H = np.array([[2.0, 0.0], [0.0, 0.5]])

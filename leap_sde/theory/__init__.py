@@ -1,12 +1,11 @@
 r"""Closed forms and exact (non-Monte-Carlo) references for escape dynamics.
 
 Pure NumPy/SciPy, float64 throughout, no dependence on the simulator. Every function states its
-formula first, then the conditions under which it holds and its source. Source tags follow
-``shared/reference/theory-notes.md``: **V** verbatim from a retrieved source, **R** recalled from
-the cited paper (verify against the PDF before quoting), **D** derived, **N** checked numerically.
+formula first, then the conditions under which it holds and its source; ``docs/theory.md`` has
+every formula with its derivation or reference (sections cited as ``docs/theory.md §N.M``).
 Results marked *derived in this project* are ours, not the cited papers'.
 
-Conventions (theory notes §0). The SDE is ``dX = -U'(X) dt + sqrt(2 D) dW`` (Itô), with invariant
+Conventions (docs/theory.md §0). The SDE is ``dX = -U'(X) dt + sqrt(2 D) dW`` (Itô), with invariant
 density ``∝ exp(-U/D)``; there is no friction constant. A discrete optimiser
 ``θ_{k+1} = θ_k - η (∇L + ξ_k)`` with ``Cov ξ = C`` is read as this SDE with time ``t = k η`` and
 ``D = η C / 2``; escape times in *iterations* are ``τ / η``. All escape times returned here are in
@@ -24,7 +23,7 @@ Contents (one submodule per concept; every name is re-exported here)
 ``sgd`` — Xie et al.'s SGD escape laws
     :func:`xie_sgd_escape_time`, :func:`xie_sgd_exponent`, :func:`xie_sgd_log_slope`,
     :func:`xie_white_noise_escape_time`.
-``leap`` — LEAP's effective diffusion (derived in this project, theory notes §8)
+``leap`` — LEAP's effective diffusion (derived in this project, docs/theory.md §8)
     :func:`leap_diffusion`, :func:`leap_diffusion_1d`, :func:`leap_mfpt_1d`,
     :func:`leap_effective_batch`, :func:`leap_xie_exponent`, :func:`leap_xie_escape_time`.
 ``stationary`` — discrete-time quadratics

@@ -18,7 +18,7 @@ __all__ = [
 
 
 #: Gobet–Menozzi / Broadie–Glasserman–Kou boundary-shift constant β = −ζ(1/2)/√(2π) ≈ 0.5826
-#: (theory notes §2.3, V for the value 0.5826, R for the ζ form).
+#: (Broadie, Glasserman & Kou 1997; Gobet & Menozzi 2010; docs/theory.md §2.3).
 GOBET_MENOZZI_BETA = float(-special.zeta(0.5) / math.sqrt(2.0 * math.pi))
 
 
@@ -40,8 +40,8 @@ def em_boundary_shift(D, dt) -> float:
     -------
     float
 
-    Source: theory notes §2.3 (V Gobet–Menozzi 2010; V Broadie–Glasserman–Kou β ≈ 0.5826;
-    R the ζ form).
+    Source: Gobet & Menozzi (2010); β ≈ 0.5826 as in Broadie, Glasserman & Kou (1997);
+    docs/theory.md §2.3.
     """
     D = _positive("D", D)
     dt = _positive("dt", dt)
@@ -131,7 +131,7 @@ def discrete_transition_matrix_1d(
     -----
     Exact for the chain up to the cell discretisation (O(h²) for smooth expectations when the cell
     width ``h`` resolves the kernels) and the step-law quadrature. Source: derived in this project
-    (standard Ulam/Nyström discretisation of a Markov kernel).
+    (standard Ulam/Nyström discretisation of a Markov kernel), docs/theory.md §2.4.
     """
     if not callable(dU):
         raise ValueError("dU must be callable")
@@ -222,7 +222,7 @@ def discrete_mfpt_1d(
         ``E[τ]`` in steps (times ``η`` for continuous time), and ``E[τ²]`` if requested; ``nan`` (with a
         ``RuntimeWarning``) when the escape is too rare for a float64 solve (``E τ ≳ 10¹²`` steps).
 
-    Source: derived in this project (first-step analysis of the discretised chain).
+    Source: derived in this project (first-step analysis of the discretised chain), docs/theory.md §2.4.
     """
     x0 = _scalar("x0", x0)
     x_c = _scalar("x_c", x_c)
@@ -289,7 +289,7 @@ def discrete_stationary_1d(
     rho : float
         Perron eigenvalue (1 for a closed interval).
 
-    Source: derived in this project.
+    Source: derived in this project, docs/theory.md §2.4.
     """
     c, P = discrete_transition_matrix_1d(
         dU, x_lo, x_hi, eta=eta, noise_var=noise_var, sigma=sigma, variant=variant, relative=relative,

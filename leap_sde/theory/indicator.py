@@ -29,7 +29,7 @@ def escape_indicator(hessian, noise_cov) -> float:
     -----
     Only valid for ``t ≪ 1/λ_max(H)``; see :func:`ou_loss_increase` for all ``t``.
 
-    Source: theory notes §4.1 (V Zhu et al. ICML 2019).
+    Source: Zhu, Wu, Yu, Wu & Ma (ICML 2019); docs/theory.md §5.
     """
     H = _sym_matrix("hessian", hessian)
     S = _sym_matrix("noise_cov", noise_cov, H.shape[0])
@@ -40,7 +40,7 @@ def escape_indicator_isotropic(hessian, noise_cov) -> float:
     r"""``Tr(H Σ_iso) = Tr(H) Tr(Σ)/d`` for isotropic noise of the same total variance.
 
     Anisotropic noise is "better" at escaping iff ``Tr(HΣ) >`` this value.
-    Source: theory notes §4.1 (D).
+    Source: docs/theory.md §5.
     """
     H = _sym_matrix("hessian", hessian)
     S = _sym_matrix("noise_cov", noise_cov, H.shape[0])
@@ -72,7 +72,7 @@ def ou_loss_increase(hessian, noise_cov, t) -> float:
     -----
     In our convention ``Σ = 2D``. Computed from the eigendecomposition of ``H`` with ``expm1``.
 
-    Source: theory notes §4.1 (D + N).
+    Source: derived in this project and checked by Monte Carlo, docs/theory.md §5.
     """
     H = _sym_matrix("hessian", hessian)
     S = _sym_matrix("noise_cov", noise_cov, H.shape[0])
@@ -104,7 +104,7 @@ def discrete_loss_increase(hessian, noise_cov, eta, k) -> float:
     -------
     float
 
-    Source: theory notes §4.1 (D, "discrete-time version").
+    Source: docs/theory.md §5 (discrete time).
     """
     H = _sym_matrix("hessian", hessian)
     S = _sym_matrix("noise_cov", noise_cov, H.shape[0])

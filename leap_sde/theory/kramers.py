@@ -40,7 +40,7 @@ def kramers_time(barrier, curv_min, curv_saddle, D, *, log: bool = False) -> flo
     vanishes. ``τ`` is the time to reach the other minimum (about twice the time to hit the saddle).
     Constant scalar ``D``, gradient dynamics, start inside the basin.
 
-    Source: theory notes §1.1 (V Berglund–Gentz / popular form; R Berglund review).
+    Source: Kramers (1940); validity: Berglund (2013, arXiv 1106.5799) and docs/theory.md §1.1.
     """
     barrier = _positive("barrier", barrier)
     curv_min = _positive("curv_min", curv_min)
@@ -96,7 +96,8 @@ def eyring_kramers_time(barrier, hess_min, hess_saddle, D, *, log: bool = False)
     Anisotropic noise (e.g. SGD's ``D ∝ H``) makes the dynamics non-reversible and the prefactor
     no longer applies. In 1-D it reduces to :func:`kramers_time`.
 
-    Source: theory notes §1.3 (V/R Berglund slides, BEGK; error term R).
+    Source: Eyring (1935), Kramers (1940); proof and error term: Bovier, Eckhoff, Gayrard & Klein
+    (JEMS 2004). docs/theory.md §1.4.
     """
     barrier = _positive("barrier", barrier)
     D = _positive("D", D)

@@ -61,8 +61,8 @@ def leap_diffusion(grad, noise_cov, eta, sigma, *, mode: str = "per-coordinate",
     (Itô quadrature) rather than a constant-D law. The Gaussian ε sometimes gives negative steps
     (probability ``Φ(−η/σ)``); they are part of the dynamics.
 
-    Source: derived in this project (theory notes §8, D); LEAP rule R (common reading of
-    arXiv 2208.11873).
+    Source: derived in this project, docs/theory.md §8.2; the LEAP rule is the common reading of
+    Liu et al. (CIKM 2022, arXiv 2208.11873), docs/theory.md §8.1.
     """
     eta = _positive("eta", eta)
     sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
@@ -98,7 +98,7 @@ def leap_diffusion_1d(dU, noise_var, eta, sigma, *, relative: bool = False) -> C
     callable
         ``D(θ)`` (vectorised).
 
-    Source: derived in this project (theory notes §8, D).
+    Source: derived in this project, docs/theory.md §8.2.
     """
     eta = _positive("eta", eta)
     sig = _sigma_abs(eta, _nonneg("sigma", sigma), relative)
@@ -160,9 +160,9 @@ def leap_mfpt_1d(
     -----
     Valid when the diffusion approximation of one LEAP step is (small ``η``, ``σ|U'|``, and a
     mean-square stable well, ``h(η² + σ²) < 2η``); the discrete chain adds O(η) corrections
-    (it escapes faster, cf. theory notes §2.2).
+    (it escapes faster, cf. docs/theory.md §2.2).
 
-    Source: derived in this project (theory notes §8 + §1.2, D).
+    Source: derived in this project, docs/theory.md §8.2 with §1.3.
     """
     Df = leap_diffusion_1d(dU, noise_var, eta, sigma, relative=relative)
     return mfpt_1d(U, Df, x0, x_c, x_l, dU=dU, n=n, log=log)
@@ -171,7 +171,7 @@ def leap_mfpt_1d(
 def leap_effective_batch(batch_size, eta, sigma, *, relative: bool = False) -> float:
     r"""Effective batch size of scalar-ε LEAP with SGD noise ``H/B``: ``B_eff = B η²/(η² + σ²)``.
 
-    Source: derived in this project (theory notes §8, D). Ignores the ``σ²∇L∇Lᵀ`` term (zero at
+    Source: derived in this project, docs/theory.md §8.3. Ignores the ``σ²∇L∇Lᵀ`` term (zero at
     critical points).
     """
     B = _scalar("batch_size", batch_size)
@@ -220,7 +220,7 @@ def leap_xie_exponent(
     *upper bound* on the true one); the 1-D Itô quadrature :func:`leap_mfpt_1d` includes it.
     Same validity as :func:`xie_sgd_escape_time`.
 
-    Source: derived in this project (theory notes §8 + §4, D).
+    Source: derived in this project, docs/theory.md §8.4.
     """
     barrier = _positive("barrier", barrier)
     B = _scalar("batch_size", batch_size)
@@ -246,7 +246,7 @@ def leap_xie_escape_time(
     Same parameters, validity and caveats as :func:`leap_xie_exponent` and
     :func:`xie_sgd_escape_time` (the prefactor only to a factor ~2).
 
-    Source: derived in this project (theory notes §8 + §4, D).
+    Source: derived in this project, docs/theory.md §8.4 (prefactor: §4.1).
     """
     expo = leap_xie_exponent(
         barrier, hess_min, hess_saddle, batch_size=batch_size, eta=eta, sigma=sigma, s=s,

@@ -51,8 +51,8 @@ def mfpt_1d_grid(x, U, D, *, dU=None, log: bool = False) -> np.ndarray:
     The start point shifts ``T`` by an additive in-well relaxation time, so compare Monte Carlo
     and quadrature from the same ``x_0``.
 
-    Source: theory notes §1.2 (D; standard, Gardiner §5.2.7, R); the Itô form and its N check
-    (EM vs quadrature to ~1%) are also §1.2.
+    Source: standard (Gardiner, Handbook of Stochastic Methods §5.2.7); the Itô form and its
+    numerical check (EM vs quadrature to ~1%): docs/theory.md §1.3.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size < 3:
@@ -170,9 +170,9 @@ def mfpt_1d(U, D, x0, x_c, x_l, *, dU=None, n: int = 200_001, log: bool = False)
     -----
     Exact for any barrier height (no small-noise assumption) up to the O(h²) grid error. Absorb
     at the *other minimum* or a few ``sqrt(D/|U''(b)|)`` beyond the saddle to measure the Kramers
-    time: absorbing at the saddle itself gives about half of it (theory notes §1.1 pitfall).
+    time: absorbing at the saddle itself gives about half of it (docs/theory.md §1.2).
 
-    Source: theory notes §1.2 (D; standard, Gardiner §5.2.7, R; Itô form D + N).
+    Source: standard (Gardiner §5.2.7); Itô form derived in this project: docs/theory.md §1.3.
     """
     x0 = _scalar("x0", x0)
     x_c = _scalar("x_c", x_c)
@@ -224,7 +224,7 @@ def mfpt_1d(U, D, x0, x_c, x_l, *, dU=None, n: int = 200_001, log: bool = False)
     return _finish(logT[i0], log)
 
 
-def mfpt_sqra_grid(U, D, spacing, absorbing, *, reflecting: bool = True) -> np.ndarray:
+def mfpt_sqra_grid(U, D, spacing, absorbing, *, reflecting=None) -> np.ndarray:
     r"""Exact MFPT of ``dX = −∇U dt + sqrt(2D) dW`` on a d-D Cartesian grid (SQRA generator).
 
     Square-root approximation between face neighbours ``i → j`` along axis ``k`` (spacing ``h_k``):
@@ -241,8 +241,8 @@ def mfpt_sqra_grid(U, D, spacing, absorbing, *, reflecting: bool = True) -> np.n
         Grid spacings ``h_k``.
     absorbing : ndarray of bool, shape of ``U``
         Absorbing cells (non-empty).
-    reflecting : bool
-        Must be True (reflecting box; kept explicit for clarity).
+    reflecting : None
+        Deprecated (the box boundary always reflects); passing it warns, ``False`` is an error.
 
     Returns
     -------
@@ -252,10 +252,11 @@ def mfpt_sqra_grid(U, D, spacing, absorbing, *, reflecting: bool = True) -> np.n
     Notes
     -----
     Converges to the generator ``L = DΔ − ∇U·∇`` as ``h → 0`` (O(h²)); no small-noise assumption,
-    so it is the exact reference for Eyring–Kramers' finite-``D`` corrections (theory notes §6.3
-    item 3, D). Choose the box where ``U − min U ≫ D``.
+    so it is the exact reference for Eyring–Kramers' finite-``D`` corrections (docs/theory.md
+    §6.3). Choose the box where ``U − min U ≫ D``.
 
-    Source: theory notes §6.3 (SQRA V Donati–Weber–Keller; d-D form D).
+    Source: SQRA (Lie, Fackeldey & Weber 2013; Donati, Weber & Keller); d-D form derived in this
+    project, docs/theory.md §6.3.
     """
     from scipy import sparse
     from scipy.sparse import linalg as splinalg
@@ -272,8 +273,14 @@ def mfpt_sqra_grid(U, D, spacing, absorbing, *, reflecting: bool = True) -> np.n
         raise ValueError(f"absorbing must have the shape of U {U.shape}")
     if not ab.any() or ab.all():
         raise ValueError("absorbing must mark some but not all cells")
-    if not reflecting:
-        raise ValueError("reflecting must be True")
+    if reflecting is not None:
+        import warnings
+
+        warnings.warn("mfpt_sqra_grid: reflecting= is deprecated and will be removed (the box boundary always "
+                      "reflects)", DeprecationWarning, stacklevel=2)
+        if not reflecting:
+            raise ValueError("reflecting: only a reflecting box boundary is implemented (reflecting=False "
+                             "is not supported)")
     N = U.size
     idx = np.arange(N).reshape(U.shape)
     rows, cols, vals = [], [], []

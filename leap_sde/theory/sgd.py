@@ -55,9 +55,10 @@ def xie_sgd_log_slope(barrier, curv_min, curv_saddle, s) -> float:
     -----
     For a C¹ piecewise-quadratic double well (curvature ``H_a`` up to the junction, ``H_b``
     beyond) with ``D = (η/2B)|U''|`` piecewise, the exponent is exact with
-    ``s = |H_b|/(H_a + |H_b|)`` (derived in this project, theory notes §4 "What s means").
+    ``s = |H_b|/(H_a + |H_b|)`` (derived in this project, docs/theory.md §4.2).
 
-    Source: theory notes §4 (R, Xie et al. ICLR 2021 Thm; exponent reading D).
+    Source: Xie, Sato & Sugiyama (ICLR 2021), docs/theory.md §4.1; the exponent reading is
+    derived in this project, §4.2.
     """
     barrier = _positive("barrier", barrier)
     ha = _positive("curv_min", curv_min)
@@ -85,7 +86,7 @@ def xie_sgd_exponent(barrier, curv_min, curv_saddle, *, batch_size, eta, s) -> f
     float
         ``log τ − log prefactor``.
 
-    Source: theory notes §4 (R).
+    Source: Xie, Sato & Sugiyama (ICLR 2021), docs/theory.md §4.1.
     """
     B = _scalar("batch_size", batch_size)
     if B < 1:
@@ -135,7 +136,7 @@ def xie_sgd_escape_time(
     of ``log τ`` vs ``B/η``) sharply against :func:`mfpt_1d` with the simulator's ``D(θ)``. In
     d > 1 the anisotropic noise is non-reversible and the formula is an approximation.
 
-    Source: theory notes §4 (R, Xie et al. 2021, body not retrieved; verify against the PDF).
+    Source: Xie, Sato & Sugiyama (ICLR 2021), docs/theory.md §4.1 (what is tested: §4.3).
     """
     barrier = _positive("barrier", barrier)
     B = _scalar("batch_size", batch_size)
@@ -167,6 +168,6 @@ def xie_white_noise_escape_time(barrier, hess_min, hess_saddle, D, *, log: bool 
     float
         Continuous-time escape time.
 
-    Source: theory notes §4 (R, Xie et al. 2021) = §1.3.
+    Source: Xie, Sato & Sugiyama (ICLR 2021); the same law as docs/theory.md §1.4 (see §4.1).
     """
     return eyring_kramers_time(barrier, hess_min, hess_saddle, D, log=log)

@@ -47,7 +47,8 @@ def spectral_gap_1d_grid(x, U, D) -> float:
     Use :func:`mfpt_1d` for high barriers. At ``ΔU/D ≈ 3`` ``λ₁T/2`` differs from 1 by ~7% for lack
     of time-scale separation, not from grid error.
 
-    Source: theory notes §6.3 item 2 (SQRA concept V, Donati–Weber–Keller; 1-D form D; N).
+    Source: SQRA (Lie, Fackeldey & Weber 2013; Donati, Weber & Keller); 1-D form and checks:
+    docs/theory.md §6.2.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size < 3 or not np.all(np.isfinite(x)):
@@ -88,7 +89,7 @@ def spectral_gap_1d(U, D, x_l, x_r, *, n: int = 1200) -> float:
 
     Evaluates ``U`` on ``n`` uniform points and calls :func:`spectral_gap_1d_grid` (SQRA rates
     ``Q_{i→i±1} = (D/h²) exp(−(U_{i±1} − U_i)/(2D))``, reflecting ends). See there for the
-    formula, accuracy and source (theory notes §6.3, D + N).
+    formula, accuracy and source (docs/theory.md §6.2).
 
     Parameters
     ----------

@@ -19,7 +19,7 @@ __all__ = [
 def gd_stability_threshold(eta) -> float:
     r"""GD stability threshold on a quadratic: converges iff ``0 < ηh < 2``, i.e. ``h < 2/η``.
 
-    In d dims: ``η λ_max(H) < 2``. Source: theory notes §2.1 (D).
+    In d dims: ``η λ_max(H) < 2``. Source: standard, docs/theory.md §2.1.
     """
     return 2.0 / _positive("eta", eta)
 
@@ -46,7 +46,7 @@ def leap_mean_square_threshold(eta, sigma, *, relative: bool = False, variant: s
     float
         ``h_ms = 2 E η̃ / E η̃²``.
 
-    Source: theory notes §3.3 and §8 (D).
+    Source: derived in this project, docs/theory.md §3.3 and §8.5.
     """
     eta = _positive("eta", eta)
     sig = _step_scale(eta, sigma, relative, variant)
@@ -87,7 +87,7 @@ def leap_lyapunov_exponent(h, eta, sigma, *, relative: bool = False, variant: st
     Without additive noise this is a stability statement, not a Kramers-type rate. Jensen gives
     ``λ ≤ ½ log E(1 − η̃h)²``, so the almost-sure range contains the mean-square range.
 
-    Source: derived in this project (theory notes §8, D).
+    Source: derived in this project, docs/theory.md §8.5.
     """
     h = _positive("h", h)
     eta = _positive("eta", eta)
@@ -134,7 +134,7 @@ def leap_almost_sure_threshold(eta, sigma, *, relative: bool = False, variant: s
     ``λ = E log|1 + σhz|``, negative for small ``σh``, so small perturbations *stabilise*
     ``h`` slightly above ``2/η`` (derived in this project).
 
-    Source: derived in this project (theory notes §8, D).
+    Source: derived in this project, docs/theory.md §8.5.
     """
     eta = _positive("eta", eta)
     sig = _step_scale(eta, sigma, relative, variant)

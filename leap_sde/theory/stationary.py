@@ -41,7 +41,8 @@ def sgd_stationary_variance(h, eta, noise_var) -> float:
     Exact for any i.i.d. zero-mean noise. Larger than the OU value ``ησ²/(2h)`` by
     ``1/(1 − ηh/2)``; the SDE approximation fails as ``ηh → 2``.
 
-    Source: theory notes §2.2 (D + N; claim V Liu–Ziyin–Ueda).
+    Source: derived in this project and checked by Monte Carlo, docs/theory.md §2.2 (cf. Liu, Ziyin &
+    Ueda, ICML 2021).
     """
     h = _scalar("h", h)
     eta = _positive("eta", eta)
@@ -71,7 +72,7 @@ def langevin_stationary_variance(h, eta, D) -> float:
     -------
     float
 
-    Source: theory notes §2.2 (D).
+    Source: docs/theory.md §2.2.
     """
     h = _scalar("h", h)
     eta = _positive("eta", eta)
@@ -84,7 +85,7 @@ def langevin_stationary_variance(h, eta, D) -> float:
 def ou_stationary_variance(h, D) -> float:
     r"""Stationary variance ``D/h`` of the OU process ``dX = −hX dt + sqrt(2D) dW`` (``h > 0``).
 
-    For SGD read as an SDE (``D = ησ²/2``) this is ``ησ²/(2h)``. Source: theory notes §2.2 (D).
+    For SGD read as an SDE (``D = ησ²/2``) this is ``ησ²/(2h)``. Source: docs/theory.md §2.2.
     """
     h = _positive("h", h)
     D = _nonneg("D", D)
@@ -125,7 +126,8 @@ def leap_stationary_variance(h, eta, sigma, noise_var, *, relative: bool = False
     light tails: the stationary law has a power tail with index :func:`kesten_tail_index` (> 2
     here). Per-coordinate LEAP in 1-D is the same.
 
-    Source: theory notes §3.3 (D + N: η̄ = 0.5, s = 0.3, h = σ = 1 → 0.5152).
+    Source: docs/theory.md §3.3 (checked: η = 0.5, σ = 0.3, h = 1, noise_var = 1 → 0.5152) and
+    §3.4 for the other step laws.
     """
     h = _scalar("h", h)
     eta = _positive("eta", eta)
@@ -187,9 +189,9 @@ def stationary_covariance(
     -----
     Exact for any i.i.d. noise with these covariances (only second moments enter). The d-D LEAP
     forms with the random diagonal step are derived in this project; the SGD form
-    ``C − (I−ηH)C(I−ηH) = η²Σ`` is theory notes §2.2 (D). Discrete-time ``E L = ½Tr(HC)``.
+    ``C − (I−ηH)C(I−ηH) = η²Σ`` is docs/theory.md §2.2. Discrete-time ``E L = ½Tr(HC)``.
 
-    Source: theory notes §2.2, §3.1 (D); LEAP forms derived in this project.
+    Source: docs/theory.md §2.2; LEAP forms derived in this project, docs/theory.md §8.6.
     """
     H = _sym_matrix("hessian", hessian)
     d = H.shape[0]

@@ -45,7 +45,7 @@ def leap_abs_moment(p, h, eta, sigma, *, relative: bool = False, variant: str = 
     -------
     float
 
-    Source: theory notes §3.3 (D + N; normal absolute moments, standard).
+    Source: docs/theory.md §3.3 (absolute moments of a normal, standard; other laws §3.4).
     """
     p = _scalar("p", p)
     if p <= -1:
@@ -111,8 +111,8 @@ def kesten_tail_index(h, eta, sigma, *, relative: bool = False, variant: str = "
     ``log|A|`` and ``E|B|^α < ∞`` (additive noise ``B`` with all moments, e.g. Gaussian). Finite
     variance ⟺ ``α > 2`` ⟺ mean-square stability. Moments ``E|x|^p`` are finite iff ``p < α``.
 
-    Source: theory notes §3.2 (V Kevei for A >= 0; R Goldie 1991 for real A) and §3.3 (D + N:
-    η̄ = 1, h = 1, s = 0.9 → α = 2.642).
+    Source: Kesten (1973), Goldie (1991) for real A; docs/theory.md §3.2, and §3.3 for the
+    Gaussian closed forms (η = 1, h = 1, σ = 0.9 → α = 2.642).
     """
     h = _positive("h", h)
     eta = _positive("eta", eta)
@@ -170,9 +170,9 @@ def hill_estimator(samples, k):
     -----
     Consistent for regularly varying tails as ``k → ∞``, ``k/n → 0``. For i.i.d. exact-Pareto
     samples ``α̂_k`` has standard error ``≈ α/√k``; stationary Kesten chains are correlated and
-    only asymptotically Pareto, so use a wider tolerance (theory notes §3.3: ±0.3 on 2·10⁵ samples).
+    only asymptotically Pareto, so use a wider tolerance (docs/theory.md §3.3: ±0.3 on 2·10⁵ samples).
 
-    Source: Hill (1975), standard; theory notes §3.3.
+    Source: Hill (1975); docs/theory.md §3.4.
     """
     x = np.abs(np.asarray(samples, dtype=np.float64).reshape(-1))
     if not np.all(np.isfinite(x)):
