@@ -85,6 +85,22 @@ def test_quick_run_prints_the_table(bk, capsys):
                    "kernel / NumPy", "kernel / RNG floor"):
         assert needle in text, needle
     assert ("torchsde Euler" in text) or ("torchsde: not installed" in text)
-    assert "MET" in text or "MISSED" in text
+    # every target line's verdict follows from the goal and the value printed on it (the kernel rate and
+    # ratio targets: higher is better); lines within 1% of the goal are skipped (the printed values are rounded)
+    targets = [m.groups() for m in re.finditer(
+        r"^(\S.*?) +(\S+) +(\S+)  (MET|MISSED) +[+-]\d+% +(\S+)  (MET|MISSED) +[+-]\d+%$", text, re.M)]
+    assert targets
+    for label, goal, wall, v_wall, cpu, v_cpu in targets:
+        for value, verdict in ((float(wall), v_wall), (float(cpu), v_cpu)):
+            if abs(value / float(goal) - 1) > 0.01:
+                assert verdict == ("MET" if value > float(goal) else "MISSED"), (label, value, goal, verdict)
+
     mismatched = [int(m) for m in re.findall(r"(\d+) mismatched", text)]
     assert mismatched and not any(mismatched)
+
+
+def test_verdict_rule(bk):
+    assert bk._verdict(2.0, 1.0).split() == ["MET", "+100%"]
+    assert bk._verdict(0.5, 1.0).split() == ["MISSED", "-50%"]
+    assert bk._verdict(50.0, 100.0, higher=False).split() == ["MET", "+50%"]
+    assert bk._verdict(150.0, 100.0, higher=False).split() == ["MISSED", "-50%"]

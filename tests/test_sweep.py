@@ -304,6 +304,7 @@ def _index_lines(out):
         return 0
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_sigkill_mid_sweep_loses_only_points_in_flight(tmp_path):
     p = _slow_spec(tmp_path)
     out = tmp_path / "o"
@@ -337,6 +338,7 @@ def test_sigkill_mid_sweep_loses_only_points_in_flight(tmp_path):
     assert_each_point_once(p, out)
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_ctrl_c_keeps_finished_points(tmp_path):
     p = _slow_spec(tmp_path)
     out = tmp_path / "o"
@@ -355,6 +357,7 @@ def test_ctrl_c_keeps_finished_points(tmp_path):
     assert_each_point_once(p, out)
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_killed_pool_worker_is_replaced(tmp_path):
     import psutil
 
@@ -411,19 +414,18 @@ def _time_resume_check(p):
     return wall, cpu, chk
 
 
-def test_resume_check_cost_20k(tmp_path):
+def test_resume_check_of_20k_points_verifies_only_the_recent(tmp_path):
+    # its cost is measured by simulations/bench_sweep.py, not asserted here
     p = _synthetic_store(tmp_path, 200, 100)
-    wall, cpu, chk = _time_resume_check(p)
+    _, _, chk = _time_resume_check(p)
     assert chk.n_verified == sw.RECENT_VERIFY  # > 1000 points: only the recent ones are re-hashed
-    assert cpu < 0.4, (wall, cpu)
 
 
 @pytest.mark.slow
-def test_resume_check_cost_100k(tmp_path):
+def test_resume_check_of_100k_points(tmp_path):
     p = _synthetic_store(tmp_path, 1000, 100)
     wall, cpu, _ = _time_resume_check(p)
-    print(f"resume check, 10^5 finished points: {wall:.3f} s wall, {cpu:.3f} s CPU")
-    assert cpu < 1.0, (wall, cpu)
+    print(f"resume check, 10^5 finished points: {wall:.3f} s wall, {cpu:.3f} s CPU")  # not asserted (bench_sweep.py)
 
 
 # ------------------------------------------------------------------------------------------------ plots

@@ -395,13 +395,23 @@ def test_stability_thresholds():
     assert th.leap_almost_sure_threshold(1.0, 0.1) > 2.0 > th.leap_almost_sure_threshold(1.0, 1.0)
 
 
+def _leap_step(z, eta, sigma, variant):
+    """The LEAP step laws written out here (docs/theory.md §3.4), independent of leap_sde.theory."""
+    if variant == "gaussian":
+        return eta + sigma * z
+    if variant == "clipped":
+        return np.maximum(eta + sigma * z, 0.0)
+    assert variant == "lognormal"
+    return eta * np.exp(sigma * z - sigma**2 / 2)
+
+
 def test_lyapunov_exponent_vs_monte_carlo():
     rng = np.random.default_rng(12345)
     n = 1_000_000  # SE = std(log|A|)/sqrt(n) ≈ 1.1e-3 here; tolerance 4 SE
     h, eta, sigma = 1.5, 0.5, 0.4
     z = rng.standard_normal(n)
     for variant in th.STEP_VARIANTS:
-        la = np.log(np.abs(1.0 - th._step_of_z(z, eta, sigma, variant) * h))
+        la = np.log(np.abs(1.0 - _leap_step(z, eta, sigma, variant) * h))
         se = la.std() / math.sqrt(n)
         assert abs(th.leap_lyapunov_exponent(h, eta, sigma, variant=variant) - la.mean()) < 4 * se
 
@@ -507,7 +517,7 @@ def test_leap_stationary_variance_non_gaussian_vs_monte_carlo(variant):
     n, steps = 100_000, 200  # independent chains; E A² ≤ 0.5 so 200 steps reach stationarity
     x = np.zeros(n)
     for _ in range(steps):
-        st = th._step_of_z(rng.standard_normal(n), eta, sigma, variant)
+        st = _leap_step(rng.standard_normal(n), eta, sigma, variant)
         x = x - st * (h * x + rng.standard_normal(n))
     se = np.std(x**2) / math.sqrt(n)  # SE of the second-moment estimate; tolerance 4 SE
     assert abs(np.mean(x**2) - var) < 4 * se
