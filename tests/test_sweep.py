@@ -397,10 +397,27 @@ def _synthetic_store(tmp_path, n_sigma, n_curv):
     for k in plan.keys:
         os.mkdir(store.points / k)
     base = spec.base_hash
-    (out / "index.log").write_bytes(b"".join(_index_line(k, "0" * 16, base, "0" * 8) for k in plan.keys))
+    rows, index = _synthetic_logs(plan, base)
+    (out / "rows.log").write_bytes(rows)
+    (out / "index.log").write_bytes(index)
     for k in plan.keys[-sw.RECENT_VERIFY:]:
         store.write_point(k, {"result.json": b"{}"}, {})
     return p
+
+
+def _synthetic_logs(plan, base):
+    """rows.log and index.log as the writer appends them: one row per point (params and an empty headline)
+    and an index line naming that row's CRC."""
+    import zlib
+
+    empty = {f: None for f in sw.ROW_FIELDS}
+    rows, index = [], []
+    for i, k in enumerate(plan.keys):
+        payload = json.dumps({"params": plan.params(i), "row": empty}, sort_keys=True, separators=(",", ":")).encode()
+        crc = f"{zlib.crc32(payload) & 0xFFFFFFFF:08x}"
+        rows.append(f"{k} {crc} ".encode() + payload + b"\n")
+        index.append(_index_line(k, "0" * 16, base, crc))
+    return b"".join(rows), b"".join(index)
 
 
 def _time_resume_check(p):

@@ -46,7 +46,10 @@ Guarantees
 ----------
 * Each point's result folder is written atomically by the single writer process that owns ``DIR`` (workers
   return the files' bytes, never write into ``DIR``); rerunning the same command skips finished points.
-* A SIGKILL loses at most the points in flight; torn index lines and half-written folders are detected.
+* A SIGKILL loses at most the points in flight; torn index lines and half-written folders are detected, and a
+  finished point whose index or results-table line is torn is re-indexed or has its row rebuilt from its intact
+  folder (reported in the summary).  Pool workers exit when the writer dies, even while it is an unreaped
+  zombie (they watch a pipe that only the writer holds, not its PID).
 * A finished point whose resolved config changed is refused (exit 2) unless ``--force`` recomputes it.
 * ``--verify all`` re-hashes every finished point's files against its done.json (``auto``, the default, does
   so when the store holds at most 1000 points, and otherwise for the most recently written ones).

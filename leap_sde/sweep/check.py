@@ -15,7 +15,6 @@ FULL_VERIFY_MAX = 1000  # --verify auto: hash every finished point up to this ma
 RECENT_VERIFY = 32
 
 
-
 @dataclass
 class CheckResult:
     """What the store holds for a plan: indices into the plan."""
@@ -27,10 +26,10 @@ class CheckResult:
     adopted: list = field(default_factory=list)  # (i, record) complete folders without an index line
     rebased: list = field(default_factory=list)  # i: base changed, config did not
     missing: list = field(default_factory=list)  # i: index line but no folder
+    rebuilt: list = field(default_factory=list)  # (i, record) finished points whose rows.log line is lost
     n_orphans: int = 0
     n_verified: int = 0
     seconds: float = 0.0
-
 
 
 def check_store(store: Store, spec: SweepSpec, plan: Plan, *, verify: str = "auto", entries=None) -> CheckResult:
@@ -104,6 +103,7 @@ def check_store(store: Store, spec: SweepSpec, plan: Plan, *, verify: str = "aut
             res.corrupt.append((i, problem))
             bad.add(i)
     res.n_verified = len(to_verify)
+    _check_rows(store, plan, entries, res, bad, full=verify == "all" or len(to_verify) == len(done_set))
     if bad:
         res.done = [i for i in res.done if i not in bad]
         res.todo.extend(sorted(bad))
@@ -112,6 +112,35 @@ def check_store(store: Store, spec: SweepSpec, plan: Plan, *, verify: str = "aut
     res.seconds = time.perf_counter() - t0
     return res
 
+
+def _check_rows(store: Store, plan: Plan, entries, res: CheckResult, bad: set, *, full: bool) -> None:
+    """Finished points whose results-table row (the rows.log line named by their index line) is lost: rebuilt
+    from the record in their done.json when it is there, else recomputed (``bad``).  ``full`` checks every
+    finished point, otherwise those among the most recently indexed (the end of an append-only log is what a
+    crash or a full disk damages); a row missing from the file's tail triggers a full read."""
+    done = [i for i in res.done if i not in bad]
+    if not done:
+        return
+    if full:
+        crcs, _ = store.row_crcs()
+        check = done
+    else:
+        recent = set(list(entries)[-RECENT_VERIFY:])
+        check = [i for i in done if plan.keys[i] in recent]
+        crcs, complete = store.row_crcs(tail_bytes=1 << 20)
+        if not complete and any(crcs.get(plan.keys[i]) != entries.entry(plan.keys[i]).row for i in check):
+            crcs, _ = store.row_crcs()
+    for i in check:
+        key = plan.keys[i]
+        if crcs.get(key) == entries.entry(key).row:
+            continue
+        rec = store.read_done(key)
+        rec = rec.get("record") if isinstance(rec, dict) else None
+        if isinstance(rec, dict) and rec.get("params") == plan.params(i) and isinstance(rec.get("row"), dict):
+            res.rebuilt.append((i, rec))
+        else:
+            res.corrupt.append((i, "its results-table row is lost and done.json holds no record to rebuild it"))
+            bad.add(i)
 
 
 def _config_diff(store: Store, key: str, cfg: dict) -> str:

@@ -17,7 +17,6 @@ __all__ = ["main_sweep", "main_plot"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-
 def _sweep_parser():
     p = argparse.ArgumentParser(
         prog="leap-sde sweep", description="Run a parameter sweep (SWEEP.toml: [base] config + [grid] / "
@@ -47,7 +46,6 @@ def _sweep_parser():
     return p
 
 
-
 def main_sweep(argv) -> int:
     """``leap-sde sweep``; returns the exit code."""
     args = _sweep_parser().parse_args(argv)
@@ -74,7 +72,7 @@ def main_sweep(argv) -> int:
         chk = check_store(Store(out), spec, plan, verify=args.verify)
         print(f"sweep {spec.name}: {len(plan)} points; {len(chk.done)} finished, {len(chk.todo)} to run, "
               f"{len(chk.conflicts)} with a changed config, {len(chk.corrupt)} corrupt, {len(chk.adopted)} "
-              f"recoverable; resume check {chk.seconds * 1e3:.0f} ms ({chk.n_verified} verified)")
+              f"recoverable, {len(chk.rebuilt)} row{'s' if len(chk.rebuilt) != 1 else ''} to rebuild; resume check {chk.seconds * 1e3:.0f} ms ({chk.n_verified} verified)")
         for i, d in chk.conflicts[:5]:
             print(f"  changed: {plan.params(i)}: {d}")
         return EXIT_OK
@@ -93,7 +91,6 @@ def main_sweep(argv) -> int:
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.complete else EXIT_FAILED
-
 
 
 def main_plot(argv) -> int:

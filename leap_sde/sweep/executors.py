@@ -46,15 +46,12 @@ def _run_point(task: dict) -> dict:
             "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught})}
 
 
-
 def _worker_version() -> str:
     return __version__
 
 
-
 class WorkerLost(RuntimeError):
     """The process running a point died (the point is resubmitted)."""
-
 
 
 class _InlineRunner:
@@ -87,39 +84,27 @@ class _InlineRunner:
         pass
 
 
+def _local_worker_init() -> None:
+    """Pool workers ignore Ctrl-C (the writer handles it) and exit as soon as the writer process dies, even by
+    SIGKILL and even while it stays an unreaped zombie.
 
-def _process_identity(pid: int):
-    """(pid, start time) of a live process — the start time guards against a reused pid — or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return pid, f.read().rsplit(b")", 1)[1].split()[19]
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:  # pragma: no cover
-        pass
-    return pid, None
+    The watch is a pipe, not a PID: ``multiprocessing.parent_process().sentinel`` is the read end of a pipe whose
+    write end only the writer holds (with the forkserver start method the workers are the fork server's
+    children, but the pipe is the writer's); the kernel closes it when the writer dies, which wakes the
+    blocking wait below.  A PID check cannot see a zombie die (its /proc entry and PID remain)."""
+    import multiprocessing
+    from multiprocessing.connection import wait
 
-
-
-def _local_worker_init(writer_pid: int) -> None:
-    """Pool workers ignore Ctrl-C (the writer handles it) and exit when the writer process dies, even by
-    SIGKILL (with the forkserver start method the workers are not the writer's children, so this polls the
-    writer itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ident = _process_identity(writer_pid)
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - not started by multiprocessing
+        return
 
     def watch():
-        while True:
-            time.sleep(0.5)
-            if ident is None or _process_identity(writer_pid) != ident:
-                os._exit(1)
+        wait([parent.sentinel])
+        os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="leap-sde-writer-watch").start()
-
 
 
 def _mp_context():
@@ -133,7 +118,6 @@ def _mp_context():
         return mp.get_context("spawn")
     ctx.set_forkserver_preload(["leap_sde.experiment", "leap_sde.sweep"])
     return ctx
-
 
 
 class _LocalRunner:
@@ -153,7 +137,7 @@ class _LocalRunner:
         from concurrent.futures import ProcessPoolExecutor
 
         self._pool = ProcessPoolExecutor(max_workers=self.n_workers, mp_context=_mp_context(),
-                                         initializer=_local_worker_init, initargs=(os.getpid(),))
+                                         initializer=_local_worker_init)
 
     def submit(self, task):
         from concurrent.futures.process import BrokenProcessPool
@@ -189,7 +173,6 @@ class _LocalRunner:
 
     def close(self, cancel=False):
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-
 
 
 class _DaskRunner:
@@ -281,13 +264,11 @@ class _DaskRunner:
                 self.cluster.close()
 
 
-
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
         return os.cpu_count() or 1
-
 
 
 def make_runner(executor: str = "local", *, workers=None, scheduler=None, threads=None):

@@ -24,7 +24,6 @@ def _plt():
     return plt
 
 
-
 def load_results(sweep_dir):
     """``(spec, plan, rows)`` of a sweep folder; rows from results.csv, or from the store when it is missing."""
     d = Path(sweep_dir)
@@ -41,7 +40,6 @@ def load_results(sweep_dir):
     return spec, plan, rows
 
 
-
 class _Configs:
     """Resolved config of a row (memoised): the theory curves read η, B, curvatures ... from it."""
 
@@ -56,7 +54,6 @@ class _Configs:
         return self._memo[k]
 
 
-
 def _num(v):
     """A plottable number from a parameter value (one-element lists such as a 1-D Hessian included)."""
     if isinstance(v, bool) or v is None:
@@ -65,7 +62,6 @@ def _num(v):
         return float(v)
     a = np.asarray(v, dtype=float).ravel() if isinstance(v, list) else np.array([math.nan])
     return float(a[0]) if a.size == 1 else math.nan
-
 
 
 def _escape_side(cfg):
@@ -79,7 +75,6 @@ def _escape_side(cfg):
         side = "sharp" if cfg["init"]["minimum"] == 1 else "flat"
         return L[f"barrier_{side}"], L[f"curv_{side}"], L["curv_saddle"]
     return None
-
 
 
 def theory_log10_rate(cfg: dict, kind: str) -> float:
@@ -130,7 +125,6 @@ def theory_log10_rate(cfg: dict, kind: str) -> float:
     return (math.log(eta) - log_tau) / math.log(10)  # rate per step = η/τ (τ in continuous time)
 
 
-
 def _boundary(kind: str, cfg: dict, sigma: float) -> float:
     from .. import theory as th
 
@@ -140,7 +134,6 @@ def _boundary(kind: str, cfg: dict, sigma: float) -> float:
     if kind == "mean-square":
         return th.leap_mean_square_threshold(D["eta"], sigma, relative=P["relative"], variant=P["variant"])
     return th.leap_almost_sure_threshold(D["eta"], sigma, relative=P["relative"], variant=P["variant"])
-
 
 
 def _edges(v):
@@ -153,7 +146,6 @@ def _edges(v):
         return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])
     mid = (v[1:] + v[:-1]) / 2
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
-
 
 
 def _axis_scale(ax, which, values):
@@ -172,11 +164,9 @@ def _axis_scale(ax, which, values):
     axis.set_major_formatter(ScalarFormatter())
 
 
-
 def _logscale(v) -> bool:
     v = np.asarray(v, dtype=float)
     return bool(v.size > 2 and np.all(v > 0) and v.max() / v.min() > 15)
-
 
 
 def _pooled_log10_rate(rows):
@@ -189,7 +179,6 @@ def _pooled_log10_rate(rows):
     return math.log10(n / expo) if n > 0 else -math.inf
 
 
-
 def _groups(rows, names):
     """``{key: rows}`` grouped by the values of ``names`` (keys: canonical JSON), in numeric order."""
     out: dict = {}
@@ -198,10 +187,8 @@ def _groups(rows, names):
     return dict(sorted(out.items(), key=lambda kv: _sort_key(kv[0])))
 
 
-
 def _sort_key(key):
     return tuple((0, _num(json.loads(k)), k) if np.isfinite(_num(json.loads(k))) else (1, 0.0, k) for k in key)
-
 
 
 def _label(name: str) -> str:
@@ -210,10 +197,8 @@ def _label(name: str) -> str:
             "dynamics.batch_size": "batch size B"}.get(name, name)
 
 
-
 def _varying(rows, names):
     return [n for n in names if len({canonical_json(r.get(n)) for r in rows}) > 1]
-
 
 
 def _plot_phase(spec, rows, p, cfgs, save):
@@ -303,7 +288,6 @@ def _plot_phase(spec, rows, p, cfgs, save):
     return save(fig, p)
 
 
-
 def _set_params(cfg: dict, params: dict) -> dict:
     """A resolved config with some values replaced, unvalidated (for theory curves between the grid points)."""
     out = dict(cfg)
@@ -313,13 +297,11 @@ def _set_params(cfg: dict, params: dict) -> dict:
     return out
 
 
-
 def _like(template, v):
     """``v`` in the shape of a parameter value (a 1-D Hessian is a one-element list)."""
     if isinstance(template, list):
         return [float(v)] if not isinstance(template[0], list) else [[float(v)]]
     return float(v)
-
 
 
 def _arrhenius_x(cfg, xkind):
@@ -330,7 +312,6 @@ def _arrhenius_x(cfg, xkind):
         return D["batch_size"] / D["eta"]
     C = D["noise_std"] ** 2 if D["noise"] == "white" else math.nan
     return 1.0 / float(th.leap_diffusion(0.0, C, D["eta"], P["sigma"], mode=P["mode"], relative=P["relative"]))
-
 
 
 def _plot_arrhenius(spec, rows, p, cfgs, save):
@@ -392,7 +373,6 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
     return save(fig, p, text="\n".join(lines))
 
 
-
 def _plot_preference(spec, rows, p, cfgs, save):
     from .. import theory as th
 
@@ -442,7 +422,6 @@ def _plot_preference(spec, rows, p, cfgs, save):
     return save(fig, p)
 
 
-
 def _plot_line(spec, rows, p, cfgs, save):
     plt = _plt()
     x = p.get("x") or (_varying(rows, spec.names) or spec.names)[0]
@@ -476,10 +455,8 @@ def _plot_line(spec, rows, p, cfgs, save):
     return save(fig, p)
 
 
-
 _PLOTTERS = {"phase": _plot_phase, "arrhenius": _plot_arrhenius, "preference": _plot_preference,
              "line": _plot_line}
-
 
 
 def auto_plots(spec: SweepSpec, rows) -> list:
@@ -494,7 +471,6 @@ def auto_plots(spec: SweepSpec, rows) -> list:
     if "leap.sigma" in vary and any(r.get("flat_fraction") is not None for r in rows):
         out.append({"kind": "preference", "x": "leap.sigma"})
     return out
-
 
 
 def plot_sweep(sweep_dir, *, out_dir=None) -> list:

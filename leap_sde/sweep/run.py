@@ -22,7 +22,6 @@ MAX_ATTEMPTS = 3  # a point whose worker died is resubmitted at most this often 
 TABLE_EVERY_S = 60.0
 
 
-
 def headline(result: dict) -> dict:
     """The results-table numbers of one point's result.json."""
     e = result.get("escape") or {}
@@ -48,9 +47,7 @@ def headline(result: dict) -> dict:
     }
 
 
-
 ROW_FIELDS = tuple(headline({}).keys())
-
 
 
 @dataclass
@@ -64,6 +61,7 @@ class SweepSummary:
     corrupt: int = 0
     forced: int = 0
     adopted: int = 0
+    rebuilt: int = 0  # finished points whose lost results-table row was rebuilt from their done.json
     resubmitted: int = 0
     orphans: int = 0
     check_s: float = 0.0
@@ -83,7 +81,10 @@ class SweepSummary:
                  f"finished, {len(self.failed)} failed"
                  + (f", {self.corrupt} corrupt recomputed" if self.corrupt else "")
                  + (f", {self.forced} recomputed with --force" if self.forced else "")
-                 + (f", {self.adopted} recovered after a crash" if self.adopted else "")
+                 + (f", {self.adopted} recovered after a crash (intact folder, index line torn or missing)"
+                    if self.adopted else "")
+                 + (f", {self.rebuilt} table row{'s' if self.rebuilt != 1 else ''} rebuilt from "
+                    f"{'their point folders' if self.rebuilt != 1 else 'its point folder'}" if self.rebuilt else "")
                  + (f", {self.resubmitted} resubmitted after a worker died" if self.resubmitted else "")
                  + f"; {self.wall_s:.1f} s on {self.n_workers} {self.executor} worker(s)"
                  + f" (resume check {self.check_s * 1e3:.0f} ms)"]
@@ -98,7 +99,6 @@ class SweepSummary:
             lines.append("  interrupted: finished points are saved; rerun the same command to resume")
         lines.append(f"  results: {self.out_dir / 'results.csv'}; plot with: leap-sde plot {self.out_dir}")
         return "\n".join(lines)
-
 
 
 def write_table(store: Store, plan: Plan, entries=None) -> Path:
@@ -124,7 +124,6 @@ def write_table(store: Store, plan: Plan, entries=None) -> Path:
     return path
 
 
-
 def _cell(v):
     if v is None:
         return ""
@@ -133,7 +132,6 @@ def _cell(v):
     if isinstance(v, float):
         return repr(v)
     return v
-
 
 
 def read_table(path) -> list:
@@ -145,7 +143,6 @@ def read_table(path) -> list:
         for r in csv.DictReader(f):
             rows.append({k: _parse_cell(v) for k, v in r.items()})
     return rows
-
 
 
 def _parse_cell(v: str):
@@ -164,7 +161,6 @@ def _parse_cell(v: str):
     if v in ("True", "False"):
         return v == "True"
     return v
-
 
 
 def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None, scheduler=None, threads=None,
@@ -210,6 +206,11 @@ def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None
             for i, done in chk.adopted:
                 store.append(plan.keys[i], done["cfg_hash"], base, done["record"])
             summary.adopted = len(chk.adopted)
+        for i, record in chk.rebuilt:  # the row is lost, the folder and its index line are intact
+            e = entries.entry(plan.keys[i])
+            store.append(e.key, e.cfg, e.base, record)
+            log(f"point {e.key} {plan.params(i)}: results-table row lost (torn rows.log); rebuilt from done.json")
+        summary.rebuilt = len(chk.rebuilt)
         if chk.rebased or store.n_bad_lines or store.n_superseded:
             store.compact(store.load_index(), rebase={plan.keys[i]: base for i in chk.rebased})
         done_now = len(plan) - len(todo)
@@ -242,7 +243,6 @@ def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None
             store.close()
     summary.wall_s = time.perf_counter() - t0
     return summary
-
 
 
 def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
@@ -309,9 +309,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
         bar.close()
 
 
-
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings are grouped with their numbers blanked
-
 
 
 def _store_point(store, plan, i, task, res, base):
@@ -326,12 +324,10 @@ def _store_point(store, plan, i, task, res, base):
     store.append(key, cfg_h, base, record)
 
 
-
 def _toml_dumps(d) -> str:
     import tomli_w
 
     return tomli_w.dumps(d)
-
 
 
 def _summary_table(out_dir: Path, plan: Plan, limit: int = 40) -> str:
@@ -351,7 +347,6 @@ def _summary_table(out_dir: Path, plan: Plan, limit: int = 40) -> str:
         lines.append(f"{vals}  {_fmt(r.get('rate_per_step')):>10} {_fmt(r.get('mean_steps')):>11} "
                      f"{r.get('n_escaped')!s:>8} {(_fmt(flat) if flat is not None else '-'):>9}")
     return "\n".join(lines)
-
 
 
 def _fmt(v):

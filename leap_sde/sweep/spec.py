@@ -40,15 +40,12 @@ _FORBIDDEN = {"run.seed": "the points' seeds are derived from [sweep] seed (use 
 REPLICATE = "replicate"
 
 
-
 class SweepError(ValueError):
     """A sweep cannot run (bad spec, store in use, workers without leap_sde ...); exit code 2."""
 
 
-
 class SweepConflict(SweepError):
     """Finished points whose config changed (rerun with ``--force`` to recompute them)."""
-
 
 
 @dataclass(frozen=True)
@@ -97,12 +94,10 @@ class SweepSpec:
         return d
 
 
-
 def _drop_none(d):
     if isinstance(d, dict):
         return {k: _drop_none(v) for k, v in d.items() if v is not None}
     return d
-
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -113,7 +108,6 @@ def _merge(a: dict, b: dict) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
-
 
 
 def _flat_params(table, where: str) -> dict:
@@ -134,7 +128,6 @@ def _flat_params(table, where: str) -> dict:
     return out
 
 
-
 def _check_name(name: str, where: str) -> None:
     if name == REPLICATE:
         raise ConfigError(f"{where}: {name!r} is reserved; use [sweep] replicates = N")
@@ -149,7 +142,6 @@ def _check_name(name: str, where: str) -> None:
         raise ConfigError(f"{where}: {name} cannot be swept: {_FORBIDDEN[name]}")
 
 
-
 def _with_params(base: dict, params: dict) -> dict:
     user = copy.deepcopy(base)
     for name, v in params.items():
@@ -158,7 +150,6 @@ def _with_params(base: dict, params: dict) -> dict:
         section, key = name.split(".", 1)
         user.setdefault(section, {})[key] = copy.deepcopy(v)
     return user
-
 
 
 def _canonical_value(name: str, v, where: str):
@@ -172,7 +163,6 @@ def _canonical_value(name: str, v, where: str):
         return coerce_value(name, SCHEMA[section][key], copy.deepcopy(v))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
-
 
 
 def load_spec(path, *, quick: bool = False, overrides=()) -> SweepSpec:
@@ -275,10 +265,8 @@ def load_spec(path, *, quick: bool = False, overrides=()) -> SweepSpec:
                      point_plots=point_plots, plots=plots, description=str(sw.get("description", "")))
 
 
-
 def _as_list(x):
     return x if isinstance(x, list) else [x]
-
 
 
 def _nest_overrides(triples) -> dict:
@@ -286,7 +274,6 @@ def _nest_overrides(triples) -> dict:
     for s, k, v in triples:
         out.setdefault(s, {})[k] = v
     return out
-
 
 
 def _check_plot(p, i, names) -> dict:
@@ -315,9 +302,7 @@ def _check_plot(p, i, names) -> dict:
     return dict(p)
 
 
-
 _MISSING = object()
-
 
 
 class Plan:
@@ -370,10 +355,8 @@ class Plan:
         return canonical_json(self.params(i))
 
 
-
 def plan_points(spec: SweepSpec) -> Plan:
     return Plan(spec)
-
 
 
 def derive_seed(sweep_seed: int, canonical_params: str) -> int:
@@ -386,7 +369,6 @@ def derive_seed(sweep_seed: int, canonical_params: str) -> int:
     return int(state >> np.uint64(1))
 
 
-
 def point_config(spec: SweepSpec, plan: Plan, i: int) -> dict:
     """The resolved config of point ``i`` (schema defaults ← [base] ← the point's parameters; derived seed)."""
     cfg = resolve(_with_params(spec.base, plan.params(i)), base={})
@@ -394,7 +376,6 @@ def point_config(spec: SweepSpec, plan: Plan, i: int) -> dict:
         raise ConfigError("leap.sigma: a sweep point runs one σ")
     cfg["run"]["seed"] = derive_seed(spec.seed, plan.canonical(i))
     return cfg
-
 
 
 def config_hash(cfg: dict) -> str:
