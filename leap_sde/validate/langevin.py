@@ -43,16 +43,9 @@ def langevin_run(cfg: Config, ratio: float, eta: float, n: int, seed: int, xc: f
     if t_guess is None:
         t_guess = th.mfpt_1d(U, D, X0, xc, X_L)
     max_steps = int(30 * t_guess / eta) + 2000
-    if xc > 0.1:
-        exit_rule = ls.Threshold(xc)
-    else:
-        # absorbing at (or, shifted, just before) the saddle: the simulator refuses a Threshold that is not
-        # beyond a barrier, so use the equivalent exit "leave the ball of radius R − xc around −R" (never
-        # left on the far side); exactly x ≥ xc up to ~1e-14
-        R = 100.0
-        exit_rule = ls.LeaveBall([-R], R + xc)
+    # absorbing at the other minimum, at the saddle, or (boundary shift) just before it: x ≥ xc
     return sim(cfg, f"langevin/{ratio}/{eta}/{n}/{seed}/{xc}", LAND, [X0], eta=eta,
-               noise=ls.WhiteNoise.langevin(D, eta), exit=exit_rule, n_particles=n,
+               noise=ls.WhiteNoise.langevin(D, eta), exit=ls.Threshold(xc), n_particles=n,
                max_steps=max_steps, seed=seed)
 
 
