@@ -71,6 +71,20 @@ def _sym_matrix(name: str, value, dim: int | None = None) -> np.ndarray:
     return 0.5 * (a + a.T)
 
 
+def _renamed(name: str, value, old: str, old_value):
+    """The value of a keyword argument renamed from ``old`` (the old name still works, with a warning)."""
+    if old_value is None:
+        if value is None:
+            raise TypeError(f"missing required argument {name!r}")
+        return value
+    if value is not None:
+        raise TypeError(f"give {name!r} or its deprecated name {old!r}, not both")
+    import warnings
+
+    warnings.warn(f"the argument {old!r} is deprecated; use {name!r}", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
 def _variant(variant: str) -> str:
     if variant not in STEP_VARIANTS:
         raise ValueError(f"variant must be one of {STEP_VARIANTS}, got {variant!r}")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-from ._common import _eval, _positive, _scalar
+from ._common import _eval, _positive, _renamed, _scalar
 
 __all__ = ["spectral_gap_1d_grid", "spectral_gap_1d"]
 
@@ -84,8 +84,8 @@ def spectral_gap_1d_grid(x, U, D) -> float:
     return lam1
 
 
-def spectral_gap_1d(U, D, x_l, x_r, *, n: int = 1200) -> float:
-    r"""Spectral gap of the 1-D Fokker–Planck generator ``L = D∂² − U'∂`` on ``[x_l, x_r]``.
+def spectral_gap_1d(U, D, x_lo=None, x_hi=None, *, n: int = 1200, x_l=None, x_r=None) -> float:
+    r"""Spectral gap of the 1-D Fokker–Planck generator ``L = D∂² − U'∂`` on ``[x_lo, x_hi]``.
 
     Evaluates ``U`` on ``n`` uniform points and calls :func:`spectral_gap_1d_grid` (SQRA rates
     ``Q_{i→i±1} = (D/h²) exp(−(U_{i±1} − U_i)/(2D))``, reflecting ends). See there for the
@@ -97,24 +97,28 @@ def spectral_gap_1d(U, D, x_l, x_r, *, n: int = 1200) -> float:
         Potential, vectorised or scalar.
     D : float
         Constant diffusion coefficient (> 0).
-    x_l, x_r : float
-        Domain, ``x_l < x_r``; choose the ends where ``U − min U ≫ D``.
+    x_lo, x_hi : float
+        Domain, ``x_lo < x_hi``; choose the ends where ``U − min U ≫ D``.
     n : int
         Grid points (``>= 3``).
+    x_l, x_r : float
+        Deprecated keyword names of ``x_lo``, ``x_hi``.
 
     Returns
     -------
     float
         ``λ₁``; ``≈ 2/T`` in a symmetric double well (``T`` the MFPT to the other minimum).
     """
-    x_l = _scalar("x_l", x_l)
-    x_r = _scalar("x_r", x_r)
-    if not x_r > x_l:
-        raise ValueError(f"x_r must be > x_l, got x_l={x_l}, x_r={x_r}")
+    x_lo = _renamed("x_lo", x_lo, "x_l", x_l)
+    x_hi = _renamed("x_hi", x_hi, "x_r", x_r)
+    x_lo = _scalar("x_lo", x_lo)
+    x_hi = _scalar("x_hi", x_hi)
+    if not x_hi > x_lo:
+        raise ValueError(f"x_hi must be > x_lo, got x_lo={x_lo}, x_hi={x_hi}")
     if not callable(U):
         raise ValueError("U must be callable (use spectral_gap_1d_grid for grid values)")
     n = int(n)
     if n < 3:
         raise ValueError(f"n must be >= 3, got {n}")
-    xs = np.linspace(x_l, x_r, n)
+    xs = np.linspace(x_lo, x_hi, n)
     return spectral_gap_1d_grid(xs, _eval(U, xs, "U"), D)
