@@ -115,8 +115,8 @@ SCHEMA = {
     },
     "exit": {
         "kind": _Key("str", "threshold", choices=("threshold", "leave-ball", "reach-ball", "none")),
-        "threshold": _Key("threshold", "minimum", doc="a number, or 'minimum': the first coordinate of "
-                                                      "init.target_minimum"),
+        "threshold": _Key("threshold", "minimum", doc="a number, or 'minimum': coordinate exit.coord of the "
+                                                      "minimum exit.target_minimum"),
         "target_minimum": _Key("int", 1, _nonneg),
         "coord": _Key("int", 0, _nonneg),
         "direction": _Key("int", 0, doc="+1, -1, or 0: away from x0"),

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple, Optional
 import numba as nb
 import numpy as np
 
-from ._validate import check_finite, check_positive
+from ._checks import check_finite, check_positive
 
 __all__ = [
     "Landscape",

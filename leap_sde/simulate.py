@@ -14,7 +14,7 @@ import numpy as np
 from . import _kernels as K
 from ._codegen import schedule_elapsed
 from ._rng import particle_seeds, seed_state
-from ._validate import check_int, check_positive
+from ._checks import check_int, check_positive
 from .dynamics import LEAP, Exit, HessianNoise, MinibatchNoise, Noise, NoExit, NoNoise, Threshold, ReachBall
 from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_meier, ks_exponential
 from .landscapes import CustomLandscape, FiniteSum, Landscape
