@@ -114,6 +114,9 @@ SCHEMA = {
         "coord": _Key("int", 0, _nonneg),
         "direction": _Key("int", 0, doc="+1, -1, or 0: away from x0"),
         "center": _Key("floats", None), "radius": _Key("float", 1.0, _pos),
+        "require_barrier": _Key("bool", True, doc="false: allow a threshold / reach-ball first passage with no "
+                                                  "barrier between start and exit (e.g. uphill Ornstein-Uhlenbeck); "
+                                                  "rate and KS summaries are then marked not applicable"),
     },
     "run": {
         "particles": _Key("int", 2000, _ge1), "max_steps": _Key("int", 200_000, _ge1),
@@ -122,10 +125,14 @@ SCHEMA = {
         "occupation_steps": _Key("int", 0, _nonneg, doc="> 0: also run without exit for this many steps and "
                                                          "record the time in each basin"),
         "snapshots": _Key("int", 200, _nonneg, doc="number of occupation snapshots (0: none)"),
+        "preference": _Key("bool", False, doc="also escape from the target minimum back to the start minimum "
+                                              "and report the long-run preference tau_back/(tau_out + tau_back) "
+                                              "with its CI (needs init.x0 = exit.threshold = 'minimum')"),
     },
 }
 
-#: The built-in default experiment: sharp-vs-flat asymmetric double well, SGD (Hessian) noise, LEAP σ grid.
+#: The built-in default experiment: sharp-vs-flat asymmetric double well, SGD (Hessian) noise, LEAP σ grid;
+#: escapes sharp → flat and flat → sharp, whose mean times give the long-run flat share τ_f/(τ_f + τ_s).
 DEFAULT_CONFIG = {
     "landscape": {"kind": "sharp-flat", "curv_flat": 1.0, "curv_sharp": 4.0, "barrier_flat": 0.5,
                   "barrier_sharp": 0.5, "curv_saddle": 1.0},
@@ -134,7 +141,7 @@ DEFAULT_CONFIG = {
     "schedule": {"kind": "constant"},
     "init": {"x0": "minimum", "minimum": 1},
     "exit": {"kind": "threshold", "threshold": "minimum", "target_minimum": 0},
-    "run": {"particles": 2000, "max_steps": 200_000, "seed": 0, "occupation_steps": 20_000},
+    "run": {"particles": 2000, "max_steps": 200_000, "seed": 0, "preference": True},
 }
 
 
@@ -150,6 +157,8 @@ def _number(key, v, kind):
             if not v.is_integer():
                 raise _err(key, f"expected an integer, got {v!r}")
             v = int(v)
+        if not -2**62 <= v <= 2**62:
+            raise _err(key, f"must be in [-2^62, 2^62], got {v!r}")
         return v
     if not math.isfinite(v):
         raise _err(key, f"must be finite, got {v!r}")
@@ -186,6 +195,11 @@ def coerce_value(key, spec: _Key, v):
             raise _err(key, f"expected a list (diagonal) or a list of lists, got {v!r}")
         if all(isinstance(r, list) for r in v):
             v = [[_number(key, x, "float") for x in r] for r in v]
+            if any(len(r) != len(v) for r in v):
+                raise _err(key, f"a matrix must be square and non-empty ({len(v)} rows of {len(v)} numbers), "
+                                f"got rows of length {[len(r) for r in v]}")
+        elif any(isinstance(r, list) for r in v):
+            raise _err(key, f"expected a list of numbers (diagonal) or a list of lists (matrix), got {v!r}")
         else:
             v = [_number(key, x, "float") for x in v]
     elif t in ("x0", "threshold"):
@@ -210,8 +224,10 @@ def load_toml(path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start}); a config is TOML text") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
 
 
 def parse_override(text: str):
@@ -256,6 +272,10 @@ def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None)
     # keep only the keys of the chosen landscape kind, so config.toml shows what was used
     cfg["landscape"] = {k: v for k, v in cfg["landscape"].items()
                         if k in LANDSCAPE_KINDS[kind] or k in _COMMON_LANDSCAPE}
+    between_minima = (cfg["init"]["x0"] == "minimum" and cfg["exit"]["kind"] == "threshold"
+                      and cfg["exit"]["threshold"] == "minimum")
+    if cfg["run"]["preference"] and not between_minima and "preference" not in explicit["run"]:
+        cfg["run"]["preference"] = False  # the default experiment's setting, not applicable to this escape
     from .experiment import Experiment  # imported here: experiment.py imports this module
 
     Experiment.from_config(cfg)  # builds every object once: range errors surface here

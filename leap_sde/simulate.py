@@ -260,6 +260,10 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
 
     ``x0`` is one start point (d,) or one per particle (N, d).
     """
+    try:
+        exit.lower(landscape.dim)
+    except ValueError as e:
+        raise ValueError(f"exit: {e}") from None
     starts = x0.reshape(-1, landscape.dim)
     for x in starts:
         if exit.satisfied(x):
@@ -289,7 +293,9 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
         k_lo = k_hi = 0
         first, count = (0, max_steps) if eta >= eta_unstable else (-1, 0)
     else:
-        lo, k_lo, hi, k_hi, first, count = _scan_schedule(code, p, float(eta), int(max_steps), eta_unstable)
+        # the scan costs one rate evaluation per step (≈ 1 s per 10⁸ steps); beyond 10⁹ steps only those are checked
+        lo, k_lo, hi, k_hi, first, count = _scan_schedule(code, p, float(eta), min(int(max_steps), 10**9),
+                                                          eta_unstable)
     msgs = []
     where = f"at the start minimum x={m.x.tolist()} (λ_max(H) = {h:.4g})"
     if first >= 0:
@@ -439,10 +445,6 @@ def simulate(
     n_threads = min(nb.config.NUMBA_NUM_THREADS, -(-n // 64)) if threads is None else check_int("threads", threads, 1)
     if n_threads > nb.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
-    try:
-        exit.lower(landscape.dim)
-    except ValueError as e:
-        raise ValueError(f"exit: {e}") from None
     setup = check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, require_barrier=require_barrier,
                         max_steps=max_steps)
     need = estimate_memory(landscape, n, max_steps, basins=basins, snapshot_every=snapshot_every,
