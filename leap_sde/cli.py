@@ -76,7 +76,9 @@ class _Signals:
 
     def __exit__(self, *exc):
         for sig, h in self._old.items():
-            signal.signal(sig, h)
+            # after a signal the command is finishing: later ones are ignored until the process exits (also
+            # during the interpreter's shutdown), so the exit code is 130/143 however many arrive
+            signal.signal(sig, h if self.received is None else signal.SIG_IGN)
         return False
 
     def _handle(self, signum, frame):
@@ -118,17 +120,17 @@ def cmd_simulate(args) -> int:
             return sig.exit_code
         sig.deferring = True  # from here on a signal cannot interrupt the saving
         write_outputs(out_dir, out)
-    print(format_table(out))
-    for w in run_warnings(out):
-        print(f"warning: {w}", file=sys.stderr)
-    if out.interrupted or sig.received:
-        n = sum(r.escape.n_censored for r in out.runs)
-        print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
-              f"{n} censored in total; later runs not done).", file=sys.stderr)
-        return sig.exit_code
-    if not args.quiet:
-        print(f"wall time {out.wall_time:.1f} s; results in {out_dir}")
-    return EXIT_OK
+        print(format_table(out))
+        for w in run_warnings(out):
+            print(f"warning: {w}", file=sys.stderr)
+        if out.interrupted or sig.received:
+            n = sum(r.escape.n_censored for r in out.runs)
+            print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
+                  f"{n} censored in total; later runs not done).", file=sys.stderr)
+            return sig.exit_code
+        if not args.quiet:
+            print(f"wall time {out.wall_time:.1f} s; results in {out_dir}")
+        return EXIT_OK
 
 
 def cmd_validate(args, rest) -> int:
