@@ -88,9 +88,13 @@ class Experiment:
     @classmethod
     def from_config(cls, cfg) -> "Experiment":
         try:
-            return cls._build(cfg)
+            with np.errstate(all="ignore"):
+                return cls._build(cfg)
         except ConfigError:
             raise
+        except ArithmeticError as e:
+            raise ConfigError(f"values of extreme magnitude make the setup ill-defined ({e}); use moderate "
+                              "values") from None
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
 
@@ -98,7 +102,8 @@ class Experiment:
     def _build(cls, cfg):
         L, D, P, S, I, E, R = (cfg[k] for k in ("landscape", "dynamics", "leap", "schedule", "init", "exit", "run"))
         land = _keyed("landscape", _LANDSCAPE_NAMES, lambda: _landscape(L))
-        mins = land.minima
+        # the critical points are computed on first use: their errors also belong to [landscape]
+        mins, _ = _keyed("landscape", _LANDSCAPE_NAMES, lambda: (land.minima, land.saddles))
         x0 = I["x0"]
         if x0 == "minimum":
             if not mins:
@@ -176,7 +181,11 @@ def _keyed(section, names, fn):
         return fn()
     except ConfigError:
         raise
-    except (ValueError, TypeError, OverflowError) as e:
+    except ArithmeticError as e:  # overflow / division by zero from extreme magnitudes
+        where = f"[{section}]" if section else "the configuration"
+        raise ConfigError(f"{where}: values of extreme magnitude make the setup ill-defined ({e}); use moderate "
+                          "values") from None
+    except (ValueError, TypeError) as e:
         msg = str(e)
         head = msg.split(" ", 1)[0].rstrip(":")
         if head in names:

@@ -319,6 +319,9 @@ def test_too_many_particles_exit_2_with_the_estimate(tmp_path, capsys):
     (["exit.kind=reach-ball", "exit.center=[1.0, 2.0]"], ["exit", "center", "shape (1,)"]),
     (["exit.kind=leave-ball", "exit.center=[]"], ["exit", "center"]),
     (["run.max_steps=1e30"], ["run.max_steps", "2^62"]),
+    # found by the config fuzz (ZeroDivisionError before): curvatures that underflow
+    (["landscape.kind=double-well", "landscape.finite_sum_n=1", "landscape.curv_saddle=1e-300",
+      "landscape.curv_min=1e-300"], ["[landscape]", "extreme magnitude"]),
 ])
 def test_bad_values_exit_2_naming_the_key(overrides, words, tmp_path, capsys):
     args = ["simulate", "--out", str(tmp_path / "r"), "--quiet", "--set", "run.particles=20",
