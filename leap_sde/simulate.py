@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import os
 import time
@@ -13,12 +14,13 @@ import numba as nb
 import numpy as np
 
 from . import _kernels as K
+from ._codegen import schedule_elapsed
 from ._rng import particle_seeds, seed_state
 from ._validate import check_int, check_positive
 from .dynamics import LEAP, Exit, HessianNoise, MinibatchNoise, Noise, NoExit, NoNoise, Threshold, ReachBall
 from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_meier, ks_exponential
 from .landscapes import CustomLandscape, FiniteSum, Landscape
-from .schedules import CONST, Constant, Schedule, eta_at
+from .schedules import Constant, Schedule
 
 __all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed", "check_setup",
            "estimate_memory"]
@@ -164,54 +166,42 @@ class _Setup:
     first_unstable: int = -1        #: first step k < max_steps with η_k ≥ eta_unstable (-1: none)
 
 
-@nb.njit(cache=True)
-def _scan_schedule(code, p, eta, n, eta_unstable):
-    """min/max of η_k over k < n (with their steps), the first k with η_k ≥ eta_unstable and their count."""
-    lo, hi = math.inf, -math.inf
-    k_lo, k_hi, first, count = 0, 0, -1, 0
-    for k in range(n):
-        e = eta_at(code, p, eta, k)
-        if e < lo:
-            lo, k_lo = e, k
-        if e > hi:
-            hi, k_hi = e, k
-        if e >= eta_unstable:
-            if first < 0:
-                first = k
-            count += 1
-    return lo, k_lo, hi, k_hi, first, count
+def _schedule_scan(schedule):
+    """Compiled ``scan(sp, eta0, n, eta_unstable)`` → (min η_k, its k, max η_k, its k, first k with
+    η_k ≥ eta_unstable or −1, their count) over k < n, and ``etas_at(sp, eta0, ks, out)``, built from the
+    schedule's own kernel code (the formula the simulation uses)."""
+    return _schedule_scan_for(schedule.key, tuple(schedule._kernel_source()))
 
 
-@nb.njit(cache=True)
-def _etas_at(code, p, eta, ks, out):
-    for i in range(ks.shape[0]):
-        out[i] = eta_at(code, p, eta, ks[i])
+@functools.lru_cache(maxsize=None)
+def _schedule_scan_for(key, source):
+    from ._codegen import compile_module
+
+    body = [*source, "", "",
+            "@nb.njit(cache=True)", "def scan(sp, eta0, n, eta_unstable):",
+            "    lo, hi = math.inf, -math.inf", "    k_lo, k_hi, first, count = 0, 0, -1, 0",
+            "    for k in range(n):", "        e = S_eta(sp, eta0, k)",
+            "        if e < lo:", "            lo, k_lo = e, k", "        if e > hi:", "            hi, k_hi = e, k",
+            "        if e >= eta_unstable:", "            if first < 0:", "                first = k",
+            "            count += 1", "    return lo, k_lo, hi, k_hi, first, count", "", "",
+            "@nb.njit(cache=True)", "def etas_at(sp, eta0, ks, out):",
+            "    for i in range(ks.shape[0]):", "        out[i] = S_eta(sp, eta0, ks[i])"]
+    return compile_module(body, {}, tag=f"schedule scan {key}")
 
 
-@nb.njit(cache=True)
-def _schedule_times(code, p, eta, ks_sorted, out):
-    """``out[i] = Σ_{j<ks_sorted[i]} η_j`` (compensated summation), ``ks_sorted`` non-decreasing."""
-    acc, comp, k = 0.0, 0.0, 0
-    for i in range(ks_sorted.shape[0]):
-        while k < ks_sorted[i]:
-            y = eta_at(code, p, eta, k) - comp
-            t = acc + y
-            comp = (t - acc) - y
-            acc = t
-            k += 1
-        out[i] = acc
-
-
-def _exact_times(schedule, eta, steps) -> np.ndarray:
-    """Continuous time of each step count: ``t(k) = Σ_{j<k} η_j`` of the unperturbed schedule (``k·η`` for
-    a constant rate), so ``times`` is a function of ``steps`` (equal steps, equal times)."""
-    code, p = schedule.lower()
-    if code == CONST and p[0] == 0:
-        return steps.astype(np.float64) * float(eta)
-    uniq, inv = np.unique(steps, return_inverse=True)
-    out = np.empty(uniq.size)
-    _schedule_times(code, p, float(eta), uniq.astype(np.int64), out)
-    return out[inv.reshape(steps.shape)]
+def elapsed_time(schedule: Schedule, eta: float, steps: np.ndarray) -> np.ndarray:
+    """Continuous time ``t_k = Σ_{j<k} η_j`` after ``steps`` (any shape) of the unperturbed schedule: an exact
+    function of the step count (``k·η`` for a constant rate; otherwise one running sum in step order, shared
+    by all particles, so equal step counts give equal times)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if isinstance(schedule, Constant):
+        return steps * float(eta)
+    order = np.argsort(steps, axis=None, kind="stable")
+    t = np.empty(steps.size)
+    schedule_elapsed(schedule)(schedule.lower(), float(eta), steps.ravel()[order], t)
+    out = np.empty(steps.size)
+    out[order] = t
+    return out.reshape(steps.shape)
 
 
 def _require_barrier(landscape, x0, exit):
@@ -287,15 +277,14 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     if not h > 0:
         return _Setup()
     eta_unstable = 2.0 / h
-    code, p = schedule.lower()
-    if code == CONST and p[0] == 0:
+    if isinstance(schedule, Constant):
         lo = hi = float(eta)
         k_lo = k_hi = 0
         first, count = (0, max_steps) if eta >= eta_unstable else (-1, 0)
     else:
         # the scan costs one rate evaluation per step (≈ 1 s per 10⁸ steps); beyond 10⁹ steps only those are checked
-        lo, k_lo, hi, k_hi, first, count = _scan_schedule(code, p, float(eta), min(int(max_steps), 10**9),
-                                                          eta_unstable)
+        lo, k_lo, hi, k_hi, first, count = _schedule_scan(schedule).scan(
+            schedule.lower(), float(eta), min(int(max_steps), 10**9), eta_unstable)
     msgs = []
     where = f"at the start minimum x={m.x.tolist()} (λ_max(H) = {h:.4g})"
     if first >= 0:
@@ -452,12 +441,11 @@ def simulate(
     check_memory(need, "the simulation")
     ss = normalize_seed(seed)
 
-    lcode, lp, off = landscape.lower()
-    ncode, npar = noise.lower()
-    leap_p = (leap or LEAP(0.0)).lower()
-    scode, sp = schedule.lower()
-    ecode, ep = exit.lower(landscape.dim)
     d = landscape.dim
+    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, general=_general_kernel)
+    args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
+            schedule.lower(), float(eta), exit.lower(d))
+    off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
     edges = landscape.basin_edges() if basins else np.zeros(0)
     counts = np.zeros((n, edges.size + 1 if basins else 0), dtype=np.int64)
     n_snaps = 0
@@ -471,22 +459,18 @@ def simulate(
     rng = np.empty((n, 4), dtype=np.uint64)
     _seed_all(particle_seeds(ss, n), rng)
     steps = np.zeros(n, dtype=np.int64)
-    times = np.zeros(n)
     status = np.zeros(n, dtype=np.int8)
-    kernel = K.kernels_for(landscape, ncode, mode == "sde", general=_general_kernel)
 
     bar = _progress_bar(progress, max_steps, n)
     t_start = time.perf_counter()
     interrupted = False
     k_done, chunk = 0, 256
-    old_threads = nb.get_num_threads()
-    nb.set_num_threads(n_threads)
     try:
         while k_done < max_steps:
             k_stop = min(max_steps, k_done + chunk)
             t0 = time.perf_counter()
-            kernel(mode == "sde", rng, X, steps, times, status, counts, snaps, max(snapshot_every, 1), k_stop,
-                   lcode, lp, off, ncode, npar, leap_p, scode, sp, float(eta), ecode, ep, edges)
+            K.run_parallel(kernel, n_threads, n,
+                           (rng, X, steps, status, counts, snaps, max(snapshot_every, 1), k_stop, *args, edges, off))
             k_done = k_stop
             n_done = int(np.count_nonzero(status != K.RUNNING))
             if bar is not None:
@@ -500,17 +484,16 @@ def simulate(
             raise
         interrupted = True
     finally:
-        nb.set_num_threads(old_threads)
         if bar is not None:
             bar.close()
     status[status == K.RUNNING] = K.CENSORED
-    times = _exact_times(schedule, eta, steps)
+    times = elapsed_time(schedule, eta, steps)
     unstable = None
     if setup.first_unstable >= 0:
         esc = status == K.ESCAPED
         last = np.maximum(steps[esc] - 1, 0).astype(np.int64)  # index of the step that met the exit
         e_last = np.empty(last.size)
-        _etas_at(scode, sp, float(eta), last, e_last)
+        _schedule_scan(schedule).etas_at(schedule.lower(), float(eta), last, e_last)
         unstable = np.zeros(n, dtype=bool)
         unstable[np.flatnonzero(esc)] = e_last >= setup.eta_unstable
     notes = list(setup.warnings)
