@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "leap_sde.torch needs PyTorch, which is an optional extra: pip install leap_sde[torch]"
     ) from exc
 
-from ._counter_rng import counter_normal as counter_normal, stream_key as stream_key
+from .._counter_rng import counter_normal as counter_normal, stream_key as stream_key
 from ._flatness import (
     EpsSharpness as EpsSharpness,
     HessianEigen as HessianEigen,

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch.optim import Optimizer
 
-from ._counter_rng import _MASK, _mix_py, counter_normal, fused_leap_update, stream_key
+from .._counter_rng import _MASK, _mix_py, counter_normal, fused_leap_update, stream_key
 
 __all__ = ["LEAP", "MODES"]
 
@@ -52,7 +52,7 @@ class LEAP(Optimizer):
     **Randomness.** ``seed`` (int) or ``generator`` (a ``torch.Generator``), not both; with neither, a
     seed is drawn once from torch's global generator (so ``torch.manual_seed`` makes runs repeatable).
 
-    - With a seed, CPU tensors use a counter-based stream (:mod:`._counter_rng`): element i of tensor
+    - With a seed, CPU tensors use a counter-based stream (:mod:`leap_sde._counter_rng`): element i of tensor
       slot j at LEAP step k is a fixed function of (seed, k, j, i), computed in parallel inside one fused
       Numba kernel ``θ ← θ_new + (ε/η) z ⊙ (θ_new − θ_old)`` (no scratch tensor; independent of the
       thread count).  Other devices get one ``torch.Generator`` per device, seeded from (seed, device),
