@@ -27,7 +27,7 @@ import numba as nb
 import numpy as np
 from numba import int64, uint64
 
-__all__ = ["stream_key", "counter_normal", "fused_leap_update"]
+__all__ = ["stream_key", "counter_normal", "fused_leap_update", "VARIANTS"]
 
 _MASK = (1 << 64) - 1
 _PHI = 0x9E3779B97F4A7C15
@@ -139,9 +139,22 @@ def _fill_kernel(out, key, base, kn, wn, fn):
         out[i] = z
 
 
+VARIANTS = ("gaussian", "clipped", "lognormal")  # variant codes 0, 1, 2 of the fused update
+
+
+@nb.njit(inline="always")
+def _factor(zj, c, variant):
+    """f(z) of the update p ← p + f(z)(p − old): c z, max(c z, −1), or expm1(c z − c²/2)."""
+    if variant == 0:
+        return c * zj
+    if variant == 1:
+        return max(c * zj, -1.0)
+    return math.expm1(c * zj - 0.5 * c * c)
+
+
 @nb.njit(cache=True, nogil=True)
-def _fused_kernel(p, old, key, c, base, kn, wn, fn):
-    """p[i] ← p[i] + c·z·(p[i] − old[i]), z = element base + i of stream ``key``; p, old (n,) same dtype."""
+def _fused_kernel(p, old, key, c, variant, base, kn, wn, fn):
+    """p[i] ← p[i] + f(z)·(p[i] − old[i]), z = element base + i of stream ``key``; p, old (n,) same dtype."""
     n = p.size
     z = np.empty(min(n, _CHUNK))
     for lo in range(0, n, _CHUNK):
@@ -153,7 +166,7 @@ def _fused_kernel(p, old, key, c, base, kn, wn, fn):
             if np.isnan(zj):
                 zj = _slow(key, base + lo + j, kn, wn, fn)
             pn = p[lo + j]
-            p[lo + j] = pn + c * zj * (pn - old[lo + j])
+            p[lo + j] = pn + _factor(zj, c, variant) * (pn - old[lo + j])
 
 
 # Parallelism: Python threads over contiguous slices, each running the serial ``nogil`` kernel.  Not
@@ -207,11 +220,18 @@ def counter_normal(key: int, n: int, *, dtype=np.float64, out: np.ndarray | None
     return out
 
 
-def fused_leap_update(p: np.ndarray, old: np.ndarray, key: int, c: float) -> None:
-    """In place ``p ← p + c·z ⊙ (p − old)`` with ``z = counter_normal(key, p.size)``.
+def fused_leap_update(p: np.ndarray, old: np.ndarray, key: int, c: float, *, variant: str = "gaussian") -> None:
+    """In place ``p ← p + f(z) ⊙ (p − old)`` with ``z = counter_normal(key, p.size)``.
 
     ``p`` holds θ_new (the inner optimizer's result) and ``old`` θ_old, both contiguous 1-D arrays of
-    the same float dtype; afterwards ``p = θ_old + (1 + c z) ⊙ (θ_new − θ_old)`` up to rounding.
+    the same float dtype; afterwards ``p = θ_old + m(z) ⊙ (θ_new − θ_old)`` up to rounding, with the
+    learning-rate ratio ``m = η̃/η = 1 + f(z)``:
+
+    - ``"gaussian"``: ``m = 1 + c z``;
+    - ``"clipped"``: ``m = max(1 + c z, 0)`` (the rate ``max(η + ε, 0)``);
+    - ``"lognormal"``: ``m = exp(c z − c²/2)`` (``c`` = the log-scale σ).
     """
-    k, cf = np.uint64(int(key) & _MASK), float(c)
-    _run_split(p.size, lambda lo, hi: _fused_kernel(p[lo:hi], old[lo:hi], k, cf, lo, _KN, _WN, _FN))
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    k, cf, v = np.uint64(int(key) & _MASK), float(c), VARIANTS.index(variant)
+    _run_split(p.size, lambda lo, hi: _fused_kernel(p[lo:hi], old[lo:hi], k, cf, v, lo, _KN, _WN, _FN))
