@@ -4,7 +4,6 @@ import inspect
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import warnings
@@ -41,64 +40,69 @@ import torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 import leap_sde.torch as lt
 
-rank, world, case, out, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+rank, world, out, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 dist.init_process_group("gloo", init_method=url, rank=rank, world_size=world)
-torch.manual_seed(0)  # same initial model on both ranks
-model = DDP(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double())
-res = {}
-try:
-    if case == "seed_rank":
-        opt = lt.LEAP(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), sigma=0.05, seed=rank)
-    else:  # no seed, after a per-rank global seed
-        torch.manual_seed(100 + rank)
-        opt = lt.LEAP(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), sigma=0.05,
-                      distributed="independent" if case == "independent" else "replicated")
-    g = torch.Generator().manual_seed(rank)  # different data on each rank; DDP averages the gradients
-    for k in range(20):
-        x = torch.randn(16, 6, generator=g, dtype=torch.float64)
-        opt.zero_grad()
-        model(x).pow(2).mean().backward()
-        opt.step()
-    res["params"] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).tolist()
-    res["seed"] = opt.seed
-except ValueError as e:
-    res["error"] = str(e)
+results = {}
+for case in ("seed_rank", "generator_rank", "global", "independent"):
+    torch.manual_seed(0)  # same initial model on both ranks
+    model = DDP(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double())
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    res = results[case] = {}
+    try:
+        if case == "seed_rank":
+            opt = lt.LEAP(sgd, sigma=0.05, seed=rank)
+        elif case == "generator_rank":
+            opt = lt.LEAP(sgd, sigma=0.05, generator=torch.Generator().manual_seed(rank))
+        else:  # no seed, after a per-rank global seed
+            torch.manual_seed(100 + rank)
+            opt = lt.LEAP(sgd, sigma=0.05, distributed="independent" if case == "independent" else "replicated")
+        g = torch.Generator().manual_seed(rank)  # different data on each rank; DDP averages the gradients
+        for k in range(20):
+            x = torch.randn(16, 6, generator=g, dtype=torch.float64)
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+        res["params"] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).tolist()
+        res["seed"] = opt.seed
+    except ValueError as e:
+        res["error"] = str(e)
 with open(out + ".tmp", "w") as f:
-    json.dump(res, f)
+    json.dump(results, f)
 os.replace(out + ".tmp", out)
 dist.destroy_process_group()
 '''
 
 
-def _run_ddp(tmp_path, case):
+def test_ddp_replicas_identical_or_refused(tmp_path):
+    """2 gloo processes (one process group, four cases in turn), 20 steps of DDP + LEAP(SGD momentum),
+    different data per rank:
+
+    - seed=rank: refused on both ranks with an error naming the seed and each rank's value;
+    - generator seeded with the rank: refused likewise, naming the generator;
+    - no seed after torch.manual_seed(100 + rank): rank 0's seed is broadcast, the replicas are bit-identical;
+    - the same with distributed="independent": the replicas drift apart (what the rule prevents).
+    """
     script = tmp_path / "worker.py"
     script.write_text(_DDP_WORKER)
-    url = (tmp_path / f"init_{case}").as_uri()
+    url = (tmp_path / "init").as_uri()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", case, str(tmp_path / f"{case}{r}.json"), url],
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", str(tmp_path / f"rank{r}.json"), url],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for r in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    return [json.loads((tmp_path / f"{case}{r}.json").read_text()) for r in range(2)]
-
-
-def test_ddp_replicas_identical_or_refused(tmp_path):
-    """2 gloo processes, 20 steps of DDP + LEAP(SGD momentum), different data per rank.
-
-    - seed=rank: refused on both ranks with an error naming the seed and each rank's value;
-    - no seed after torch.manual_seed(100 + rank): rank 0's seed is broadcast, the replicas are bit-identical;
-    - the same with distributed="independent": the replicas drift apart (what the rule prevents).
-    """
-    a, b = _run_ddp(tmp_path, "seed_rank")
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    a, b = (r["seed_rank"] for r in ranks)
     for r in (a, b):
         assert "params" not in r
         assert "seed differs across the DDP ranks" in r["error"] and "{0: 0, 1: 1}" in r["error"]
-    a, b = _run_ddp(tmp_path, "global")
+    for r in (r["generator_rank"] for r in ranks):
+        assert "params" not in r and r["error"].startswith("generator: its state differs across the DDP ranks")
+    a, b = (r["global"] for r in ranks)
     assert a["seed"] == b["seed"]
     assert a["params"] == b["params"]  # bit-identical
-    a, b = _run_ddp(tmp_path, "independent")
+    a, b = (r["independent"] for r in ranks)
     assert a["seed"] != b["seed"]
     assert max(abs(x - y) for x, y in zip(a["params"], b["params"])) > 1e-3
 

@@ -111,7 +111,8 @@ class LEAP(Optimizer):
 
     **torch.compile.** A compiled training step may call ``opt.step()``: LEAP's step is excluded from
     tracing (``torch.compiler.disable``: a graph break), so it runs eagerly — the counter-based kernel
-    is Numba code — and gives the eager result; forward and backward stay compiled.
+    is Numba code — and gives the eager result; forward and backward stay compiled.  Hence
+    ``fullgraph=True`` (no graph breaks allowed) is not supported.
 
     **Memory.** One snapshot buffer per perturbed parameter (one parameter-sized buffer in total), kept
     between steps.  The torch-generator path adds a scratch of at most 2²² elements per device and dtype.
