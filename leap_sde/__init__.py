@@ -6,7 +6,7 @@ from .dynamics import LEAP, HessianNoise, LeaveBall, MinibatchNoise, NoExit, NoN
 from .estimates import (ArrheniusFit, RateEstimate, SurvivalCurve, arrhenius_fit, exponential_rate, kaplan_meier,
                         ks_exponential)
 from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWell, FiniteSum, Landscape, Polynomial,
-                         Quadratic, SharpFlatWell, StyblinskiTang)
+                         Quadratic, SharpFlatWell, StyblinskiTang, ThreeHoleWell)
 from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
                         InverseTimeLR, Schedule, StepLR, Warmup)
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
@@ -18,7 +18,7 @@ __all__ = [
     "ArrheniusFit", "RateEstimate", "SurvivalCurve", "arrhenius_fit", "exponential_rate", "kaplan_meier",
     "ks_exponential",
     "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
-    "Quadratic", "SharpFlatWell", "StyblinskiTang",
+    "Quadratic", "SharpFlatWell", "StyblinskiTang", "ThreeHoleWell",
     "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",
     "Schedule",
     "StepLR", "Warmup",

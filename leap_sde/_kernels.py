@@ -1,40 +1,52 @@
-"""Compiled ensemble kernels: pure loops over arrays, no validation, no defaults, results written in place.
+"""Ensemble kernels, generated per configuration from the components' single definitions.
 
-Shapes: ``N`` particles in ``d`` dimensions.  Per-particle state is resumable, so the Python layer can run
-the ensemble in slices of steps (progress, Ctrl-C) with bit-identical results:
+:func:`kernel_for` composes the compiled step of one configuration (landscape, noise, LEAP, schedule, exit,
+mode) from the components' own code (``_kernel_*`` methods and compiled functions), wraps it in one of two
+drivers, and compiles the result once per machine (:mod:`leap_sde._codegen`).  No run-time component codes
+exist: every branch is resolved when the kernel is written, so an unsupported combination raises then.
+
+Drivers (both write results in place; shapes for ``N`` particles in ``d`` dimensions)::
 
     rng     (N, 4) uint64   xoshiro256+ state of each particle's own stream
     X       (N, d) float64  positions
     steps   (N,)   int64    steps done
-    times   (N,)   float64  continuous time Σ η_k
     status  (N,)   int8     RUNNING / ESCAPED / DIVERGED (CENSORED is set by the caller)
     counts  (N, b) int64    steps spent in each basin (b = 0: not recorded)
     snaps   (S, N, d)       positions every ``snap_every`` steps (S = 0: not recorded)
 
-Random draws per step, in this order: gradient noise (minibatch indices, or d normals), then the LEAP
-perturbation (d normals per-coordinate, 1 scalar), all from the particle's stream.
+* **register** (d ≤ 2, a landscape of form "1d"/"2d", discrete mode): position, gradient and random
+  stream in scalars, and ``LANES`` particles interleaved per thread, so each core has independent
+  dependency chains in flight; a lane whose particle exits takes the next one of its block.
+* **array** (any d, discrete or SDE mode): one particle at a time, arrays for the position, the random
+  stream in scalars.
 
-Landscape access goes through the module globals ``grad_at``/``hess_at``; :func:`kernels_for` rebinds
-them to a user's compiled functions (the built-in set is compiled once and cached on disk).
+Every particle advances until it exits, diverges or reaches the global step ``k_stop``, so the caller can run
+the ensemble in slices (progress, Ctrl-C) with bit-identical results.  Random draws per step, in this order:
+gradient noise (minibatch indices, or d normals), then the LEAP perturbation (d normals per-coordinate, 1
+scalar), all from the particle's own stream; particles never share a stream, so results do not depend on the
+thread count or on how particles are interleaved.
 """
 from __future__ import annotations
 
-import math
-import types
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
-import numpy as np
 
-from ._rng import normal, normal_t, uniform_int
-from .dynamics import E_LEAVE, E_REACH, E_THRESHOLD, L_CLIP, L_LOGN, N_HESS, N_MINIBATCH, N_NONE, N_WHITE
-from .landscapes import grad1_at, grad2_at, grad_at, hess1_at, hess_at
-from .schedules import eta_at
+from . import _codegen
+from ._codegen import Layout
+from ._rng import normal_t, uniform_int_t
+from .dynamics import LEAP, Exit, Noise
+from .landscapes import FiniteSum, Landscape
+from .schedules import Schedule
 
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
+LANES = 2      # particles interleaved per thread in the register driver
+BLOCK = 64     # particles per parallel block of the register driver
 
 
 @nb.njit(inline="always")
-def _basin(edges, x0):
+def basin_index(edges, x0):
     """Index of the basin holding first coordinate ``x0`` (``edges`` sorted)."""
     b = 0
     while b < edges.shape[0] and x0 > edges[b]:
@@ -42,213 +54,163 @@ def _basin(edges, x0):
     return b
 
 
-def _exited(ecode, ep, x):
-    if ecode == E_THRESHOLD:
-        return ep[2] * (x[np.int64(ep[0])] - ep[1]) >= 0.0
-    if ecode == E_LEAVE or ecode == E_REACH:
-        r2 = 0.0
-        for j in range(x.shape[0]):
-            r2 += (x[j] - ep[1 + j]) ** 2
-        return r2 >= ep[0] * ep[0] if ecode == E_LEAVE else r2 < ep[0] * ep[0]
-    return False
+def _indent(lines, n):
+    return [" " * n + line if line else line for line in lines]
 
 
-def _full_grad(lcode, lp, off, x, g, xt, gt):
-    """∇L(x) into g; for a finite sum the average of ∇base(x − a_i) over all samples."""
-    n = off.shape[0]
-    if n == 0:
-        grad_at(lcode, lp, x, g)
-        return
-    g[:] = 0.0
-    for i in range(n):
-        _add_sample_grad(lcode, lp, off, i, x, g, xt, gt)
-    g /= n
+def _gradient_lines(lay, finite_sum):
+    """Full gradient (the average over the samples of a finite sum) into ``g``."""
+    if lay.reg:
+        gs = ", ".join(f"g{j}" for j in range(lay.d))
+        if not finite_sum:
+            return [f"{gs} = {lay.grad_call(', '.join(f'x{j}' for j in range(lay.d)))}"]
+        a = ", ".join(f"a{j}" for j in range(lay.d))
+        return ([f"g{j} = 0.0" for j in range(lay.d)] + ["for i in range(off.shape[0]):",
+                f"    {a} = {lay.grad_call(', '.join(f'x{j} - off[i, {j}]' for j in range(lay.d)))}"]
+                + [f"    g{j} += a{j}" for j in range(lay.d)] + [f"g{j} /= off.shape[0]" for j in range(lay.d)])
+    if not finite_sum:
+        return ["GRAD(x, lp, g)"]
+    return ["g[:] = 0.0", "for i in range(off.shape[0]):", "    for j in range(d):",
+            "        xt[j] = x[j] - off[i, j]", "    GRAD(xt, lp, gt)", "    for j in range(d):",
+            "        g[j] += gt[j]", "g /= off.shape[0]"]
 
 
-def _minibatch_grad(lcode, lp, off, batch, x, g, xt, gt, s):
-    """Average of ∇base(x − a_i) over ``batch`` indices drawn with replacement."""
-    g[:] = 0.0
-    for _ in range(batch):
-        _add_sample_grad(lcode, lp, off, uniform_int(s, off.shape[0]), x, g, xt, gt)
-    g /= batch
-
-
-def _add_sample_grad(lcode, lp, off, i, x, g, xt, gt):
-    """g += ∇base(x − a_i)."""
-    for j in range(x.shape[0]):
-        xt[j] = x[j] - off[i, j]
-    grad_at(lcode, lp, xt, gt)
-    for j in range(x.shape[0]):
-        g[j] += gt[j]
-
-
-def _abs_floor_sqrt(lam, floor, scale):
-    return math.sqrt(max(abs(lam), floor) * scale)
-
-
-def _noise_cov(ncode, npar, lcode, lp, off, x, C, xt, gt):
-    """Gradient-noise covariance Cov(ξ) at x into C (d, d)."""
-    d = x.shape[0]
-    C[:, :] = 0.0
-    if ncode == N_WHITE:
-        for j in range(d):
-            C[j, j] = npar[0] * npar[0]
-    elif ncode == N_HESS:
-        hess_at(lcode, lp, x, C)
-        if d == 1:
-            C[0, 0] = max(abs(C[0, 0]), npar[1]) / npar[0]
-        else:
-            lam, V = np.linalg.eigh(C)
-            for j in range(d):
-                lam[j] = max(abs(lam[j]), npar[1]) / npar[0]
-            C[:, :] = (V * lam) @ V.T
-    elif ncode == N_MINIBATCH:
-        n = off.shape[0]
-        mean = np.zeros(d)
-        G = np.empty((n, d))
-        for i in range(n):
-            for j in range(d):
-                xt[j] = x[j] - off[i, j]
-            grad_at(lcode, lp, xt, gt)
-            for j in range(d):
-                G[i, j] = gt[j]
-                mean[j] += gt[j] / n
-        for i in range(n):
-            for a in range(d):
-                for b in range(d):
-                    C[a, b] += (G[i, a] - mean[a]) * (G[i, b] - mean[b]) / (n * npar[0])
-
-
-def _gradient_noise(ncode, npar, lcode, lp, x, xi, H, s):
-    """Draw ξ into xi (white or Hessian noise)."""
-    d = x.shape[0]
-    if ncode == N_WHITE:
-        for j in range(d):
-            xi[j] = npar[0] * normal(s)
-    elif ncode == N_HESS:
-        hess_at(lcode, lp, x, H)
-        if d == 1:
-            xi[0] = _abs_floor_sqrt(H[0, 0], npar[1], 1.0 / npar[0]) * normal(s)
-        else:
-            lam, V = np.linalg.eigh(H)
-            z = np.empty(d)
-            for j in range(d):
-                z[j] = _abs_floor_sqrt(lam[j], npar[1], 1.0 / npar[0]) * normal(s)
-            for a in range(d):
-                v = 0.0
-                for b in range(d):
-                    v += V[a, b] * z[b]
-                xi[a] = v
-    else:
-        xi[:] = 0.0
-
-
-def _perturbed_rate(leap, eta_k, z):
-    """η̃ = η_k + ε for one standard normal z, per the LEAP variant."""
-    if leap[3] == L_LOGN:
-        return eta_k * math.exp(leap[0] * z - 0.5 * leap[0] * leap[0])
-    e = eta_k + (leap[0] * eta_k if leap[2] else leap[0]) * z
-    if leap[3] == L_CLIP and e < 0.0:
-        return 0.0
-    return e
-
-
-def _discrete_step(x, eta_k, lcode, lp, off, ncode, npar, leap, g, xi, xt, gt, H, s):
+def _discrete_lines(lay, noise, leap, finite_sum):
     """θ ← θ − η̃ ⊙ (∇L + ξ)."""
-    d = x.shape[0]
-    if ncode == N_MINIBATCH:
-        _minibatch_grad(lcode, lp, off, np.int64(npar[0]), x, g, xt, gt, s)
-    else:
-        _full_grad(lcode, lp, off, x, g, xt, gt)
-        if ncode != N_NONE:
-            _gradient_noise(ncode, npar, lcode, lp, x, xi, H, s)
-            for j in range(d):
-                g[j] += xi[j]
-    if leap[0] == 0.0:
-        for j in range(d):
-            x[j] -= eta_k * g[j]
-    elif leap[1]:  # per-coordinate
-        for j in range(d):
-            x[j] -= _perturbed_rate(leap, eta_k, normal(s)) * g[j]
-    else:
-        e = _perturbed_rate(leap, eta_k, normal(s))
-        for j in range(d):
-            x[j] -= e * g[j]
+    lines = [] if noise.replaces_gradient else _gradient_lines(lay, finite_sum)
+    lines += noise._kernel_discrete(lay)
+    if leap is None:
+        if lay.reg:
+            return lines + [f"x{j} -= eta_k * g{j}" for j in range(lay.d)]
+        return lines + ["for j in range(d):", "    x[j] -= eta_k * g[j]"]
+    return lines + leap._kernel_discrete(lay)
 
 
-def _sde_step(x, eta_k, lcode, lp, off, ncode, npar, leap, g, xi, xt, gt, H, s):
-    """Euler–Maruyama step of dθ = −∇L dt + √(2D) dW with dt = η_k: θ ← θ − η_k∇L − S^{1/2}z, where
-    S = 2·D·dt is the step covariance and z the particle's next d normals (the sign matches the discrete
-    step, so white noise without LEAP gives the discrete path exactly)."""
-    d = x.shape[0]
-    _full_grad(lcode, lp, off, x, g, xt, gt)
-    _noise_cov(ncode, npar, lcode, lp, off, x, H, xt, gt)  # H <- C
-    if leap[3] == L_LOGN:
-        s2 = eta_k * eta_k * math.expm1(leap[0] * leap[0])
-    else:
-        s2 = (leap[0] * eta_k if leap[2] else leap[0]) ** 2
-    e2 = eta_k * eta_k
-    if leap[1] or s2 == 0.0:  # S = η²C + σ² Diag(g² + diag C)
-        for a in range(d):
-            cdiag = H[a, a]
-            for b in range(d):
-                H[a, b] *= e2
-            H[a, a] += s2 * (g[a] * g[a] + cdiag)
-    else:  # S = (η² + σ²) C + σ² g gᵀ
-        for a in range(d):
-            for b in range(d):
-                H[a, b] = (e2 + s2) * H[a, b] + s2 * g[a] * g[b]
-    diagonal = True
+_SDE_GENERAL = """\
+e2 = eta_k * eta_k
+if {per_coordinate} or sv == 0.0:  # S = η²C + σ² Diag(g² + diag C)
+    for a in range(d):
+        cdiag = C[a, a]
+        for b in range(d):
+            C[a, b] *= e2
+        C[a, a] += sv * (g[a] * g[a] + cdiag)
+else:  # S = (η² + σ²) C + σ² g gᵀ
     for a in range(d):
         for b in range(d):
-            if a != b and H[a, b] != 0.0:
-                diagonal = False
+            C[a, b] = (e2 + sv) * C[a, b] + sv * g[a] * g[b]
+diagonal = True
+for a in range(d):
+    for b in range(d):
+        if a != b and C[a, b] != 0.0:
+            diagonal = False
+for j in range(d):
+    xt[j], s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
+if diagonal:
     for j in range(d):
-        xt[j] = normal(s)
-    if diagonal:
-        for j in range(d):
-            x[j] -= eta_k * g[j] + math.sqrt(max(H[j, j], 0.0)) * xt[j]
-    else:
-        lam, V = np.linalg.eigh(H)
-        # symmetric square root: S^{1/2} z = V Λ^{1/2} Vᵀ z
+        x[j] -= eta_k * g[j] + math.sqrt(max(C[j, j], 0.0)) * xt[j]
+else:
+    lam, V = np.linalg.eigh(C)
+    for b in range(d):  # symmetric square root: S^(1/2) z = V Λ^(1/2) Vᵀ z
+        v = 0.0
+        for c in range(d):
+            v += V[c, b] * xt[c]
+        gt[b] = math.sqrt(max(lam[b], 0.0)) * v
+    for a in range(d):
+        v = 0.0
         for b in range(d):
-            v = 0.0
-            for c in range(d):
-                v += V[c, b] * xt[c]
-            gt[b] = math.sqrt(max(lam[b], 0.0)) * v
-        for a in range(d):
-            v = 0.0
-            for b in range(d):
-                v += V[a, b] * gt[b]
-            x[a] -= eta_k * g[a] + v
+            v += V[a, b] * gt[b]
+        x[a] -= eta_k * g[a] + v"""
 
 
-def _run_particles(sde, rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                   lcode, lp, off, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
-    """Advance every RUNNING particle until it exits, diverges or reaches global step ``k_stop``."""
-    N, d = X.shape
+def _sde_lines(lay, noise, leap, finite_sum):
+    """Euler–Maruyama step of dθ = −∇L dt + √(2D) dW with dt = η_k: θ ← θ − η_k∇L − S^{1/2}z, where
+    S = 2·D·dt = η_k²·Cov ξ + (LEAP) is the step covariance and z the particle's next d normals (the sign
+    matches the discrete step, so white noise without LEAP gives the discrete path exactly)."""
+    lines = _gradient_lines(lay, finite_sum)
+    lines.append("sv = VAR(lv[0], eta_k)" if leap is not None else "sv = 0.0")
+    per_coordinate = leap is None or leap.mode == "per-coordinate"
+    var = noise._kernel_var(lay)
+    if var is not None and (per_coordinate or lay.d == 1):  # diagonal by construction: no d x d matrix
+        return lines + ["e2 = eta_k * eta_k", "for j in range(d):", f"    c = {var}",
+                        "    v = c * e2 + sv * (g[j] * g[j] + c)",
+                        "    z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)",
+                        "    x[j] -= eta_k * g[j] + math.sqrt(max(v, 0.0)) * z"]
+    lines += noise._kernel_cov(lay)
+    return lines + _SDE_GENERAL.format(per_coordinate=per_coordinate).split("\n")
+
+
+def _adapters(landscape):
+    """Array-layout ``GRAD``/``HESS`` for a landscape of any form."""
+    if landscape.form == "nd":
+        return []
+    if landscape.form == "1d":
+        return ["@nb.njit(inline='always')", "def GRAD(x, p, out):", "    out[0] = L_grad(x[0], p)", "", "",
+                "@nb.njit(inline='always')", "def HESS(x, p, out):", "    out[0, 0] = L_hess(x[0], p)", "", ""]
+    return ["@nb.njit(inline='always')", "def GRAD(x, p, out):", "    out[0], out[1] = L_grad(x[0], x[1], p)", "", "",
+            "@nb.njit(inline='always')", "def HESS(x, p, out):", "    h00, h01, h11 = L_hess(x[0], x[1], p)",
+            "    out[0, 0] = h00", "    out[0, 1] = h01", "    out[1, 0] = h01", "    out[1, 1] = h11", "", ""]
+
+
+def _register_driver(d, lanes):
+    xs = lambda l: ", ".join(f"x{l}_{j}" for j in range(d))  # noqa: E731
+    ss = lambda l: f"s{l}_0, s{l}_1, s{l}_2, s{l}_3"  # noqa: E731
+    load = lambda l: ["while nxt < end:", "    c = nxt", "    nxt += 1",  # noqa: E731
+                      "    if status[c] == RUNNING and steps[c] < k_stop:",
+                      f"        i{l} = c", f"        k{l} = steps[c]"]
+    lines = ["@nb.njit(cache=True, nogil=True)",
+             "def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep,",
+             "           edges, off):",
+             "    n_snaps = snaps.shape[0]", "    record = counts.shape[1] > 0",
+             f"    for blk in range(lo, hi, {BLOCK}):",
+             f"        nxt = blk", f"        end = min(hi, nxt + {BLOCK})"]
+    body = []
+    for l in range(lanes):
+        body += [f"i{l} = -1", f"k{l} = 0"] + [f"x{l}_{j} = 0.0" for j in range(d)]
+        body += [f"s{l}_{j} = rng[0, {j}]" for j in range(4)]
+        body += load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
+                                  + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8)
+    body.append("while " + " or ".join(f"i{l} >= 0" for l in range(lanes)) + ":")
+    for l in range(lanes):
+        step = [f"{xs(l)}, {ss(l)} = advance({xs(l)}, {ss(l)}, k{l}, lp, nz, lv, sp, eta0, off)",
+                f"k{l} += 1", "st = RUNNING",
+                "if not (" + " and ".join(f"math.isfinite(x{l}_{j})" for j in range(d)) + "):",
+                "    st = DIVERGED", "else:",
+                f"    if record:", f"        counts[i{l}, basin_index(edges, x{l}_0)] += 1",
+                f"    if n_snaps > 0 and k{l} % snap_every == 0 and k{l} // snap_every < n_snaps:"]
+        step += [f"        snaps[k{l} // snap_every, i{l}, {j}] = x{l}_{j}" for j in range(d)]
+        step += [f"    if exit_hit({xs(l)}, ep):", "        st = ESCAPED",
+                 f"if st != RUNNING or k{l} >= k_stop:"]
+        step += _indent([f"rng[i{l}, {j}] = s{l}_{j}" for j in range(4)]
+                        + [f"X[i{l}, {j}] = x{l}_{j}" for j in range(d)]
+                        + [f"steps[i{l}] = k{l}", f"status[i{l}] = st", f"i{l} = -1"]
+                        + load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
+                                            + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8), 4)
+        body += _indent([f"if i{l} >= 0:"] + _indent(step, 4), 4)
+    return lines + _indent(body, 8)
+
+
+_ARRAY_DRIVER = """\
+@nb.njit(cache=True, nogil=True)
+def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep, edges, off):
+    d = X.shape[1]
     n_snaps = snaps.shape[0]
-    for i in nb.prange(N):
+    record = counts.shape[1] > 0
+    for i in range(lo, hi):
         if status[i] != RUNNING:
             continue
-        s = rng[i].copy()
+        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
         x = X[i].copy()
         g = np.empty(d)
-        xi = np.empty(d)
         xt = np.empty(d)
         gt = np.empty(d)
-        H = np.empty((d, d))
+        C = np.empty((d, d))
+        mean = np.empty(d)
+        G = np.empty((off.shape[0], d))
         k = steps[i]
-        t = times[i]
         st = RUNNING
         while k < k_stop:
-            eta_k = eta_at(scode, sp, eta, k)
-            if sde:
-                _sde_step(x, eta_k, lcode, lp, off, ncode, npar, leap, g, xi, xt, gt, H, s)
-            else:
-                _discrete_step(x, eta_k, lcode, lp, off, ncode, npar, leap, g, xi, xt, gt, H, s)
+            s0, s1, s2, s3 = advance(x, g, xt, gt, C, mean, G, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off)
             k += 1
-            t += eta_k
             finite = True
             for j in range(d):
                 if not math.isfinite(x[j]):
@@ -256,210 +218,107 @@ def _run_particles(sde, rng, X, steps, times, status, counts, snaps, snap_every,
             if not finite:
                 st = DIVERGED
                 break
-            if counts.shape[1] > 0:
-                counts[i, _basin(edges, x[0])] += 1
+            if record:
+                counts[i, basin_index(edges, x[0])] += 1
             if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
                 for j in range(d):
                     snaps[k // snap_every, i, j] = x[j]
-            if _exited(ecode, ep, x):
+            if exit_hit(x, ep):
                 st = ESCAPED
                 break
-        rng[i] = s
+        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
         X[i] = x
         steps[i] = k
-        times[i] = t
-        status[i] = st
+        status[i] = st"""
 
 
-@nb.njit(cache=True, parallel=True)
-def run_particles_1d(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                     lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
-    """:func:`run_particles` for the common 1-D case (a built-in landscape, discrete mode, no minibatch):
-    same arguments and the same random draws, with the state and the stream held in registers."""
-    N = X.shape[0]
-    n_snaps = snaps.shape[0]
-    record_basins = counts.shape[1] > 0
-    const_rate = scode == 0 and sp[0] == 0.0
-    for i in nb.prange(N):
-        if status[i] != RUNNING:
-            continue
-        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-        x = X[i, 0]
-        k = steps[i]
-        t = times[i]
-        st = RUNNING
-        while k < k_stop:
-            eta_k = eta if const_rate else eta_at(scode, sp, eta, k)
-            g = grad1_at(lcode, lp, x)
-            if ncode == N_WHITE:
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                g += npar[0] * z
-            elif ncode == N_HESS:
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                g += _abs_floor_sqrt(hess1_at(lcode, lp, x), npar[1], 1.0 / npar[0]) * z
-            if leap[0] == 0.0:
-                x -= eta_k * g
-            else:
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                x -= _perturbed_rate(leap, eta_k, z) * g
-            k += 1
-            t += eta_k
-            if not math.isfinite(x):
-                st = DIVERGED
-                break
-            if record_basins:
-                counts[i, _basin(edges, x)] += 1
-            if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
-                snaps[k // snap_every, i, 0] = x
-            if ecode == E_THRESHOLD:
-                if ep[2] * (x - ep[1]) >= 0.0:
-                    st = ESCAPED
-                    break
-            elif ecode == E_LEAVE:
-                if (x - ep[1]) ** 2 >= ep[0] * ep[0]:
-                    st = ESCAPED
-                    break
-            elif ecode == E_REACH:
-                if (x - ep[1]) ** 2 < ep[0] * ep[0]:
-                    st = ESCAPED
-                    break
-        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-        X[i, 0] = x
-        steps[i] = k
-        times[i] = t
-        status[i] = st
+def _check_parts(landscape, noise, leap, schedule, exit):
+    for name, obj, cls in (("landscape", landscape, Landscape), ("noise", noise, Noise),
+                           ("schedule", schedule, Schedule), ("exit", exit, Exit)):
+        if not isinstance(obj, cls):
+            raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
+    if leap is not None and not isinstance(leap, LEAP):
+        raise TypeError(f"leap must be a LEAP or None, got {type(leap).__name__}")
+    if landscape.form not in ("1d", "2d", "nd") or len(landscape.kernel_functions) != 3:
+        raise TypeError(f"landscape: {type(landscape).__name__} declares no kernel definition "
+                        "(form and kernel_functions; see docs/developing.md)")
 
 
-@nb.njit(cache=True, parallel=True)
-def run_particles_2d(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                     lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
-    """:func:`run_particles` for built-in 2-D landscapes in discrete mode with no or white gradient noise:
-    same arguments and the same random draws, with the state and the stream held in registers."""
-    N = X.shape[0]
-    n_snaps = snaps.shape[0]
-    record_basins = counts.shape[1] > 0
-    const_rate = scode == 0 and sp[0] == 0.0
-    white = ncode == N_WHITE
-    std = npar[0]
-    per_coord = leap[1] != 0.0
-    for i in nb.prange(N):
-        if status[i] != RUNNING:
-            continue
-        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-        x0, x1 = X[i, 0], X[i, 1]
-        k = steps[i]
-        t = times[i]
-        st = RUNNING
-        while k < k_stop:
-            eta_k = eta if const_rate else eta_at(scode, sp, eta, k)
-            g0, g1 = grad2_at(lcode, lp, x0, x1)
-            if white:
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                g0 += std * z
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                g1 += std * z
-            if leap[0] == 0.0:
-                x0 -= eta_k * g0
-                x1 -= eta_k * g1
-            else:
-                z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                e = _perturbed_rate(leap, eta_k, z)
-                x0 -= e * g0
-                if per_coord:
-                    z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)
-                    e = _perturbed_rate(leap, eta_k, z)
-                x1 -= e * g1
-            k += 1
-            t += eta_k
-            if not (math.isfinite(x0) and math.isfinite(x1)):
-                st = DIVERGED
-                break
-            if record_basins:
-                counts[i, _basin(edges, x0)] += 1
-            if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
-                snaps[k // snap_every, i, 0] = x0
-                snaps[k // snap_every, i, 1] = x1
-            if ecode == E_THRESHOLD:
-                if ep[2] * ((x0 if ep[0] == 0.0 else x1) - ep[1]) >= 0.0:
-                    st = ESCAPED
-                    break
-            elif ecode == E_LEAVE or ecode == E_REACH:
-                r2 = (x0 - ep[1]) ** 2 + (x1 - ep[2]) ** 2
-                if (r2 >= ep[0] * ep[0]) == (ecode == E_LEAVE):
-                    st = ESCAPED
-                    break
-        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-        X[i, 0], X[i, 1] = x0, x1
-        steps[i] = k
-        times[i] = t
-        status[i] = st
+def run_parallel(kernel, n_threads, n, args):
+    """``kernel(lo, hi, *args)`` over particles [0, n) on ``n_threads`` Python threads (the kernels release
+    the GIL), in blocks of whole register-driver blocks; each particle's result is independent of the split."""
+    if n_threads == 1:
+        kernel(0, n, *args)
+        return
+    size = max(BLOCK, -(-n // (4 * n_threads * BLOCK)) * BLOCK)
+    bounds = [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        for f in [pool.submit(kernel, lo, hi, *args) for lo, hi in bounds]:
+            f.result()
 
 
-_HELPERS = ("_exited", "_add_sample_grad", "_full_grad", "_minibatch_grad", "_abs_floor_sqrt", "_noise_cov",
-            "_gradient_noise", "_perturbed_rate", "_discrete_step", "_sde_step")
-_PY = {name: globals()[name] for name in _HELPERS + ("_run_particles",)}
+def kernel_for(landscape, noise, leap, schedule, exit, mode, *, general=False):
+    """The compiled kernel ``f(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv,
+    sp, eta0, ep, edges, off)`` advancing particles [lo, hi) for this configuration (``general``: the array
+    driver even where the register driver applies; tests compare the two)."""
+    _check_parts(landscape, noise, leap, schedule, exit)
+    leap = leap if leap is not None and leap.sigma > 0 else None
+    reg = mode == "discrete" and landscape.form in ("1d", "2d") and not general
+    lay = Layout(reg=reg, d=landscape.dim, form=landscape.form, constant_hessian=landscape.constant_hessian)
+    finite_sum = isinstance(landscape, FiniteSum)
+    loss_fn, grad_fn, hess_fn = landscape.kernel_functions
+    functions = {"L_grad": grad_fn}
+    if hess_fn is not None:
+        functions["L_hess"] = hess_fn
+    if landscape.form == "nd":
+        functions["GRAD"] = grad_fn
+        if hess_fn is not None:
+            functions["HESS"] = hess_fn
+    if leap is not None:
+        functions["RATE"] = leap._rate_fn()
+        if mode == "sde":
+            if leap.variant == "clipped":
+                raise ValueError("leap: variant='clipped' has no SDE model; use mode='discrete'")
+            functions["VAR"] = leap._var_fn()
+    key = (f"{'register' if reg else 'array'}/{mode}/{landscape.form}{landscape.dim if reg else ''}/"
+           f"{'finite-sum' if finite_sum else 'plain'}/{noise.key}/{leap.key if leap else 'no-LEAP'}/"
+           f"{schedule.key}/{exit.key}")
+    try:
+        return _build(key, lay, noise, leap, schedule, exit, mode, finite_sum,
+                      tuple(sorted(functions.items(), key=lambda kv: kv[0])), _adapters(landscape))
+    except NotImplementedError as err:
+        raise TypeError(f"a component has no kernel code for {key}: {err}") from None
 
 
-def _compile(namespace, cache):
-    for name in _HELPERS:
-        namespace[name] = nb.njit(cache=cache, inline="always" if cache else "never")(_rebind(_PY[name], namespace))
-    return nb.njit(cache=cache, parallel=True)(_rebind(_PY["_run_particles"], namespace))
-
-
-def _rebind(fn, namespace):
-    return types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
-
-
-run_particles = _compile(globals(), cache=True)
-
-
-def kernels_for(landscape, noise_code, sde, general=False):
-    """A callable ``f(sde, rng, X, ..., edges)`` with :func:`run_particles`' arguments for ``landscape``.
-
-    The register kernels serve built-in landscapes in discrete mode: 1-D without minibatch noise, 2-D with no or
-    white noise (unless ``general``: tests compare them pathwise); a :class:`~leap_sde.CustomLandscape` gets the general
-    kernel compiled for its functions (memoised per function pair, not cached on disk).
-    """
-    grad_fn = getattr(landscape, "grad_fn", None)
-    if grad_fn is not None:
-        key = (grad_fn, landscape.hess_fn)
-        if key not in _USER_KERNELS:
-            _USER_KERNELS[key] = _compile(_user_namespace(grad_fn, landscape.hess_fn), cache=False)
-        return _USER_KERNELS[key]
-    if sde or general or landscape.lower()[2].shape[0] > 0 or noise_code == N_MINIBATCH:
-        return run_particles
-    if landscape.dim == 1:
-        register_kernel = run_particles_1d
-    elif landscape.dim == 2 and noise_code in (N_NONE, N_WHITE):
-        register_kernel = run_particles_2d
+def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, functions, adapters):
+    step = (_sde_lines if mode == "sde" else _discrete_lines)(lay, noise, leap, finite_sum)
+    if lay.reg:
+        xs = ", ".join(f"x{j}" for j in range(lay.d))
+        head = [f"def advance({xs}, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off):"]
+        tail = [f"return {xs}, s0, s1, s2, s3"]
+        exit_head = f"def exit_hit({xs}, ep):"
     else:
-        return run_particles
+        head = ["def advance(x, g, xt, gt, C, mean, G, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off):",
+                "    d = x.shape[0]"]
+        tail = ["return s0, s1, s2, s3"]
+        exit_head = "def exit_hit(x, ep):"
+    exit_lines = exit._kernel_test(lay) + ["return hit"]
+    if not lay.reg:
+        exit_lines = ["d = x.shape[0]"] + exit_lines
+    body = ["from leap_sde._rng import normal_t, uniform_int_t",
+            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, basin_index",
+            "from leap_sde.dynamics import abs_floor_root_2x2",
+            *schedule._kernel_source(), "", "", *adapters,
+            "@nb.njit(inline='always')", *head, "    eta_k = S_eta(sp, eta0, k)",
+            *_indent(step + tail, 4), "", "",
+            "@nb.njit(inline='always')", exit_head, *_indent(exit_lines, 4), "", ""]
+    body += _register_driver(lay.d, LANES) if lay.reg else _ARRAY_DRIVER.split("\n")
+    return _compiled(tuple(body), functions, key)
 
-    def fast(sde, rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-             lcode, lp, off, ncode, npar, leap, scode, sp, eta, ecode, ep, edges):
-        register_kernel(rng, X, steps, times, status, counts, snaps, snap_every, k_stop,
-                        lcode, lp, ncode, npar, leap, scode, sp, eta, ecode, ep, edges)
-    return fast
+
+@functools.lru_cache(maxsize=None)
+def _compiled(body, functions, key):
+    return _codegen.compile_module(list(body), dict(functions), tag=key).kernel
 
 
-_USER_KERNELS: dict = {}
-
-
-def _user_namespace(grad_fn, hess_fn):
-    @nb.njit
-    def user_grad(code, p, x, out):
-        grad_fn(x, p, out)
-
-    if hess_fn is None:
-        @nb.njit
-        def user_hess(code, p, x, out):
-            out[:, :] = np.nan
-    else:
-        @nb.njit
-        def user_hess(code, p, x, out):
-            hess_fn(x, p, out)
-
-    namespace = dict(globals())
-    namespace["grad_at"] = user_grad
-    namespace["hess_at"] = user_hess
-    return namespace
+__all__ = ["kernel_for", "run_parallel", "basin_index", "RUNNING", "ESCAPED", "CENSORED", "DIVERGED", "normal_t", "uniform_int_t"]

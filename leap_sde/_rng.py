@@ -169,9 +169,18 @@ def normal(s):
 
 
 @nb.njit(inline="always")
+def uniform_int_t(s0, s1, s2, s3, n):
+    """Uniform integer in [0, n) from a scalar-held state (Lemire's multiply-shift on the top 32 bits; bias
+    < n / 2^32): returns ``(i, s0, s1, s2, s3)``."""
+    r, s0, s1, s2, s3 = next_t(s0, s1, s2, s3)
+    return np.int64(((r >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)), s0, s1, s2, s3
+
+
+@nb.njit(inline="always")
 def uniform_int(s, n):
-    """Uniform integer in [0, n) (Lemire's multiply-shift on the top 32 bits; bias < n / 2^32)."""
-    return np.int64(((next_u64(s) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+    """:func:`uniform_int_t` on the stream with array state ``s`` (4,) uint64."""
+    i, s[0], s[1], s[2], s[3] = uniform_int_t(s[0], s[1], s[2], s[3], n)
+    return i
 
 
 @nb.njit(cache=True)

@@ -16,11 +16,18 @@ project, theory-notes §8)::
 
     per-coordinate ε:  D = (η/2)·C + (σ²/2η)·Diag(g gᵀ + C)
     scalar ε:          D = ((η² + σ²)/2η)·C + (σ²/2η)·g gᵀ
+
+Each part is defined once: its parameters as dataclass fields and its kernel code as the ``_kernel_*``
+methods below, which write the lines of the compiled step for the generator (:mod:`leap_sde._kernels`; the names
+they may use are listed in :class:`leap_sde._codegen.Layout`); the scalar formulas they call are the compiled functions of this module.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 
 from ._validate import check_finite, check_int, check_nonnegative, check_positive
@@ -28,23 +35,52 @@ from ._validate import check_finite, check_int, check_nonnegative, check_positiv
 __all__ = ["NoNoise", "WhiteNoise", "HessianNoise", "MinibatchNoise", "LEAP",
            "Threshold", "LeaveBall", "ReachBall", "NoExit"]
 
-N_NONE, N_WHITE, N_HESS, N_MINIBATCH = 0, 1, 2, 3
-L_GAUSS, L_CLIP, L_LOGN = 0, 1, 2
-E_NONE, E_THRESHOLD, E_LEAVE, E_REACH = 0, 1, 2, 3
+
+def _draw(var="z"):
+    return f"{var}, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)"
 
 
 class Noise:
-    """Abstract gradient-noise model; lowers to ``(code, params)``."""
+    """Abstract gradient-noise model ξ.
 
-    code = N_NONE
+    Kernel contract: ``key`` names the kernel code; ``lower(landscape)`` returns the parameter argument
+    ``nz``; ``_kernel_discrete(lay)`` returns the lines that add ξ to the gradient ``g`` (or, with
+    ``replaces_gradient``, compute the noisy gradient itself); ``_kernel_cov(lay)`` the lines that write
+    Cov ξ into ``C`` (d, d) for ``mode="sde"``, and ``_kernel_var(lay)`` an expression for its diagonal
+    entry when Cov ξ is diagonal by construction (else None).
+    """
 
-    def lower(self):
-        return self.code, np.zeros(2)
+    replaces_gradient = False
+
+    @property
+    def key(self) -> str:
+        return type(self).__name__
+
+    def lower(self, landscape):
+        return (0.0,)
+
+    def _kernel_discrete(self, lay) -> list:
+        raise NotImplementedError
+
+    def _kernel_cov(self, lay) -> list:
+        raise NotImplementedError
+
+    def _kernel_var(self, lay):
+        return None
 
 
 @dataclass(frozen=True)
 class NoNoise(Noise):
     """``ξ = 0``: plain gradient descent (with LEAP: multiplicative noise only)."""
+
+    def _kernel_discrete(self, lay):
+        return []
+
+    def _kernel_cov(self, lay):
+        return ["C[:, :] = 0.0"]
+
+    def _kernel_var(self, lay):
+        return "0.0"
 
 
 @dataclass(frozen=True)
@@ -52,13 +88,23 @@ class WhiteNoise(Noise):
     """Isotropic ``ξ ~ N(0, std²·I)``.  Langevin dynamics at temperature D: ``std = sqrt(2D/η)``."""
 
     std: float
-    code = N_WHITE
 
     def __post_init__(self):
         check_nonnegative("std", self.std)
 
-    def lower(self):
-        return self.code, np.array([self.std, 0.0])
+    def lower(self, landscape):
+        return (float(self.std),)
+
+    def _kernel_discrete(self, lay):
+        if lay.reg:
+            return [line for j in range(lay.d) for line in (_draw(), f"g{j} += nz[0] * z")]
+        return ["for j in range(d):", "    " + _draw(), "    g[j] += nz[0] * z"]
+
+    def _kernel_cov(self, lay):
+        return ["C[:, :] = 0.0", "for j in range(d):", "    C[j, j] = nz[0] * nz[0]"]
+
+    def _kernel_var(self, lay):
+        return "nz[0] * nz[0]"
 
     @classmethod
     def langevin(cls, temperature: float, eta: float) -> "WhiteNoise":
@@ -79,7 +125,6 @@ class HessianNoise(Noise):
 
     batch_size: float
     floor: float = 1e-2
-    code = N_HESS
 
     def __post_init__(self):
         check_finite("batch_size", self.batch_size)
@@ -87,8 +132,49 @@ class HessianNoise(Noise):
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         check_positive("floor", self.floor)
 
-    def lower(self):
-        return self.code, np.array([self.batch_size, self.floor])
+    def _constant(self, landscape):
+        return landscape.constant_hessian and landscape.dim > 2
+
+    @property
+    def key(self):
+        return "HessianNoise"
+
+    def lower(self, landscape):
+        """``(batch, floor, V, r)``: for a constant Hessian H = V·diag(λ)·Vᵀ (d > 2) the factor of ξ = V·(r ⊙ z),
+        ``r = sqrt(max(|λ|, floor)/B)``, computed once here; otherwise empty arrays (the kernel factors
+        H(θ) every step)."""
+        d = landscape.dim
+        if self._constant(landscape):
+            lam, V = np.linalg.eigh(landscape.hessian(np.zeros(d)))
+            r = np.sqrt(np.maximum(np.abs(lam), self.floor) * (1.0 / self.batch_size))
+            return (float(self.batch_size), float(self.floor), np.ascontiguousarray(V), r)
+        return (float(self.batch_size), float(self.floor), np.zeros((0, 0)), np.zeros(0))
+
+    def _kernel_discrete(self, lay):
+        if lay.reg and lay.d == 1:
+            return [_draw(), "g0 += math.sqrt(max(abs(L_hess(x0, lp)), nz[1]) * (1.0 / nz[0])) * z"]
+        if lay.reg:  # closed-form symmetric root of |H|_f / B for 2 x 2
+            return ["h00, h01, h11 = L_hess(x0, x1, lp)",
+                    "r00, r01, r11 = abs_floor_root_2x2(h00, h01, h11, nz[1], 1.0 / nz[0])",
+                    _draw("z0"), _draw("z1"),
+                    "g0 += r00 * z0 + r01 * z1", "g1 += r01 * z0 + r11 * z1"]
+        if lay.constant_hessian and lay.d > 2:
+            return ["for j in range(d):", "    " + _draw(), "    gt[j] = nz[3][j] * z",
+                    "for a in range(d):", "    v = 0.0", "    for b in range(d):", "        v += nz[2][a, b] * gt[b]",
+                    "    g[a] += v"]
+        return ["HESS(x, lp, C)",
+                "if d == 1:", "    " + _draw(), "    g[0] += math.sqrt(max(abs(C[0, 0]), nz[1]) * (1.0 / nz[0])) * z",
+                "else:", "    lam, V = np.linalg.eigh(C)",
+                "    for j in range(d):", "        " + _draw(),
+                "        gt[j] = math.sqrt(max(abs(lam[j]), nz[1]) * (1.0 / nz[0])) * z",
+                "    for a in range(d):", "        v = 0.0", "        for b in range(d):",
+                "            v += V[a, b] * gt[b]", "        g[a] += v"]
+
+    def _kernel_cov(self, lay):
+        return ["HESS(x, lp, C)",
+                "if d == 1:", "    C[0, 0] = max(abs(C[0, 0]), nz[1]) / nz[0]",
+                "else:", "    lam, V = np.linalg.eigh(C)", "    for j in range(d):",
+                "        lam[j] = max(abs(lam[j]), nz[1]) / nz[0]", "    C[:, :] = (V * lam) @ V.T"]
 
 
 @dataclass(frozen=True)
@@ -99,13 +185,35 @@ class MinibatchNoise(Noise):
     that covariance (recomputed from all samples each step) is integrated instead."""
 
     batch_size: int
-    code = N_MINIBATCH
+    replaces_gradient = True
 
     def __post_init__(self):
         check_int("batch_size", self.batch_size, 1)
 
-    def lower(self):
-        return self.code, np.array([float(self.batch_size), 0.0])
+    def lower(self, landscape):
+        return (np.int64(self.batch_size),)
+
+    def _kernel_discrete(self, lay):
+        if lay.reg:
+            gs = ", ".join(f"a{j}" for j in range(lay.d))
+            xs = ", ".join(f"x{j} - off[i, {j}]" for j in range(lay.d))
+            lines = [f"g{j} = 0.0" for j in range(lay.d)]
+            lines += ["for _ in range(nz[0]):", "    i, s0, s1, s2, s3 = uniform_int_t(s0, s1, s2, s3, off.shape[0])",
+                      f"    {gs} = {lay.grad_call(xs)}"]
+            lines += [f"    g{j} += a{j}" for j in range(lay.d)]
+            return lines + [f"g{j} /= nz[0]" for j in range(lay.d)]
+        return ["g[:] = 0.0", "for _ in range(nz[0]):",
+                "    i, s0, s1, s2, s3 = uniform_int_t(s0, s1, s2, s3, off.shape[0])",
+                "    for j in range(d):", "        xt[j] = x[j] - off[i, j]",
+                "    GRAD(xt, lp, gt)", "    for j in range(d):", "        g[j] += gt[j]", "g /= nz[0]"]
+
+    def _kernel_cov(self, lay):
+        return ["C[:, :] = 0.0", "n_off = off.shape[0]", "mean[:] = 0.0",
+                "for i in range(n_off):", "    for j in range(d):", "        xt[j] = x[j] - off[i, j]",
+                "    GRAD(xt, lp, gt)", "    for j in range(d):", "        G[i, j] = gt[j]",
+                "        mean[j] += gt[j] / n_off",
+                "for i in range(n_off):", "    for a in range(d):", "        for b in range(d):",
+                "            C[a, b] += (G[i, a] - mean[a]) * (G[i, b] - mean[b]) / (n_off * nz[0])"]
 
 
 @dataclass(frozen=True)
@@ -145,28 +253,127 @@ class LEAP:
     def is_relative(self) -> bool:
         return self.variant == "lognormal" or bool(self.relative)
 
+    @property
+    def key(self) -> str:
+        return f"LEAP-{self.mode}-{self.variant}-{'rel' if self.is_relative else 'abs'}"
+
     def lower(self):
-        """``[sigma, per_coordinate, relative, variant]``."""
-        variant = {"gaussian": L_GAUSS, "clipped": L_CLIP, "lognormal": L_LOGN}[self.variant]
-        return np.array([self.sigma, float(self.mode == "per-coordinate"), float(self.is_relative), variant],
-                        dtype=np.float64)
+        return (float(self.sigma),)
+
+    def _rate_fn(self):
+        """The compiled η̃(σ, η_k, z) of this variant."""
+        if self.variant == "lognormal":
+            return rate_lognormal
+        if self.variant == "clipped":
+            return rate_clipped_rel if self.is_relative else rate_clipped_abs
+        return rate_gaussian_rel if self.is_relative else rate_gaussian_abs
+
+    def _var_fn(self):
+        """The compiled Var(η̃)(σ, η_k) of this variant (SDE mode; the clipped variant has none)."""
+        if self.variant == "lognormal":
+            return var_lognormal
+        return var_rel if self.is_relative else var_abs
+
+    def _kernel_discrete(self, lay):
+        """θ ← θ − η̃ ⊙ g with fresh η̃ per coordinate (``per-coordinate``) or one per step (``scalar``)."""
+        if self.mode == "per-coordinate":
+            if lay.reg:
+                return [line for j in range(lay.d) for line in (_draw(), f"x{j} -= RATE(lv[0], eta_k, z) * g{j}")]
+            return ["for j in range(d):", "    " + _draw(), "    x[j] -= RATE(lv[0], eta_k, z) * g[j]"]
+        lines = [_draw(), "e = RATE(lv[0], eta_k, z)"]
+        if lay.reg:
+            return lines + [f"x{j} -= e * g{j}" for j in range(lay.d)]
+        return lines + ["for j in range(d):", "    x[j] -= e * g[j]"]
+
+
+# η̃ for one standard normal z, per LEAP variant (σ absolute or relative to η_k)
+@nb.njit(cache=True)
+def rate_gaussian_abs(sigma, eta_k, z):
+    return eta_k + sigma * z
+
+
+@nb.njit(cache=True)
+def rate_gaussian_rel(sigma, eta_k, z):
+    return eta_k + (sigma * eta_k) * z
+
+
+@nb.njit(cache=True)
+def rate_clipped_abs(sigma, eta_k, z):
+    e = eta_k + sigma * z
+    return 0.0 if e < 0.0 else e
+
+
+@nb.njit(cache=True)
+def rate_clipped_rel(sigma, eta_k, z):
+    e = eta_k + (sigma * eta_k) * z
+    return 0.0 if e < 0.0 else e
+
+
+@nb.njit(cache=True)
+def rate_lognormal(sigma, eta_k, z):
+    return eta_k * math.exp(sigma * z - 0.5 * sigma * sigma)
+
+
+@nb.njit(cache=True)
+def var_abs(sigma, eta_k):
+    return sigma ** 2
+
+
+@nb.njit(cache=True)
+def var_rel(sigma, eta_k):
+    return (sigma * eta_k) ** 2
+
+
+@nb.njit(cache=True)
+def var_lognormal(sigma, eta_k):
+    return eta_k * eta_k * math.expm1(sigma * sigma)
+
+
+@nb.njit(cache=True)
+def abs_floor_root_2x2(h00, h01, h11, floor, scale):
+    """Symmetric square root ``R = V·diag(sqrt(max(|λ|, floor)·scale))·Vᵀ`` of ``|H|_f·scale`` for the 2 x 2
+    symmetric ``H = [[h00, h01], [h01, h11]]`` in closed form, returned as ``(R00, R01, R11)``.
+
+    With λ± = m ± q (m = (h00 + h11)/2, q = hypot((h00 − h11)/2, h01)) and f± the root's eigenvalues,
+    ``R = f₋·I + (f₊ − f₋)/(2q)·(H − λ₋·I)`` (the matrix function by interpolation on the spectrum);
+    for ``q ≤ 1e-12·(|m| + q)`` the eigenvalues coincide and ``R = f·I``."""
+    m = 0.5 * (h00 + h11)
+    q = math.hypot(0.5 * (h00 - h11), h01)
+    lo, hi = m - q, m + q
+    f_lo = math.sqrt(max(abs(lo), floor) * scale)
+    if q <= 1e-12 * (abs(m) + q):
+        return f_lo, 0.0, f_lo
+    f_hi = math.sqrt(max(abs(hi), floor) * scale)
+    c = (f_hi - f_lo) / (2.0 * q)
+    return f_lo + c * (h00 - lo), c * h01, f_lo + c * (h11 - lo)
 
 
 class Exit:
-    """Abstract exit rule; lowers to ``(code, params)``."""
+    """Abstract exit rule.
 
-    code = E_NONE
+    Kernel contract: ``key`` names the kernel code, ``lower(dim)`` returns the parameter argument ``ep`` and
+    ``_kernel_test(lay)`` the lines that set the boolean ``hit`` from the position."""
+
+    @property
+    def key(self) -> str:
+        return type(self).__name__
 
     def lower(self, dim):
-        return self.code, np.zeros(1)
+        return (0.0,)
 
     def satisfied(self, x) -> bool:
         return False
+
+    def _kernel_test(self, lay) -> list:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class NoExit(Exit):
     """Never exit: every particle runs ``max_steps`` (occupation experiments)."""
+
+    def _kernel_test(self, lay):
+        return ["hit = False"]
 
 
 @dataclass(frozen=True)
@@ -176,7 +383,6 @@ class Threshold(Exit):
     value: float
     coord: int = 0
     direction: int = 1
-    code = E_THRESHOLD
 
     def __post_init__(self):
         check_finite("value", self.value)
@@ -187,10 +393,28 @@ class Threshold(Exit):
     def lower(self, dim):
         if self.coord >= dim:
             raise ValueError(f"coord must be in [0, {dim - 1}] for a {dim}-D landscape, got {self.coord}")
-        return self.code, np.array([self.coord, self.value, self.direction], dtype=np.float64)
+        return ThresholdParams(float(self.value), float(self.direction))
+
+    @property
+    def key(self):
+        return f"Threshold-{self.coord}"
 
     def satisfied(self, x) -> bool:
         return bool(self.direction * (np.asarray(x)[self.coord] - self.value) >= 0)
+
+    def _kernel_test(self, lay):
+        x = f"x{self.coord}" if lay.reg else f"x[{self.coord}]"
+        return [f"hit = ep.direction * ({x} - ep.value) >= 0.0"]
+
+
+class ThresholdParams(NamedTuple):
+    value: float
+    direction: float
+
+
+class BallParams(NamedTuple):
+    radius: float
+    center: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -207,17 +431,23 @@ class _Ball(Exit):
     def lower(self, dim):
         if self.center.shape != (dim,):
             raise ValueError(f"center must have shape ({dim},), got {self.center.shape}")
-        return self.code, np.concatenate([[self.radius], self.center])
+        return BallParams(float(self.radius), self.center)
 
     def _inside(self, x):
         return float(np.linalg.norm(np.asarray(x, dtype=np.float64) - self.center)) < self.radius
+
+    def _kernel_test(self, lay):
+        test = ">=" if isinstance(self, LeaveBall) else "<"
+        if lay.reg:
+            r2 = " + ".join(f"(x{j} - ep.center[{j}]) ** 2" for j in range(lay.d))
+            return [f"hit = {r2} {test} ep.radius * ep.radius"]
+        return ["r2 = 0.0", "for j in range(d):", "    r2 += (x[j] - ep.center[j]) ** 2",
+                f"hit = r2 {test} ep.radius * ep.radius"]
 
 
 @dataclass(frozen=True)
 class LeaveBall(_Ball):
     """Exit when ``‖x − center‖ ≥ radius``."""
-
-    code = E_LEAVE
 
     def satisfied(self, x) -> bool:
         return not self._inside(x)
@@ -226,8 +456,6 @@ class LeaveBall(_Ball):
 @dataclass(frozen=True)
 class ReachBall(_Ball):
     """Exit when ``‖x − center‖ < radius`` (e.g. the neighbourhood of a target minimum)."""
-
-    code = E_REACH
 
     def satisfied(self, x) -> bool:
         return self._inside(x)

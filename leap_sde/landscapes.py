@@ -1,19 +1,24 @@
 """Loss landscapes evaluated inside compiled code.
 
-Every built-in landscape lowers to ``(code, params)``: an integer kind code and a flat float64 parameter
-vector read by the compiled dispatchers :func:`grad_at`, :func:`loss_at` and :func:`hess_at`.  A user's own
-landscape (:class:`CustomLandscape`) supplies compiled functions instead; the kernels are then compiled
-for it (once per process, not cached on disk).
+Each landscape is defined once: a frozen dataclass with named parameters, and three small compiled functions
+(loss, gradient, Hessian) in one of three *forms*, declared by the class attribute ``form``:
 
-Conventions: ``x`` is a point of shape ``(d,)``; gradients are written into ``out`` of shape ``(d,)`` and
-Hessians into ``out`` of shape ``(d, d)``.
+    "1d"   loss(x, p) -> float          grad(x, p) -> float            hess(x, p) -> float
+    "2d"   loss(x0, x1, p) -> float     grad(x0, x1, p) -> (g0, g1)     hess(x0, x1, p) -> (h00, h01, h11)
+    "nd"   loss(x, p) -> float          grad(x, p, out) -> None         hess(x, p, out) -> None
+
+with ``x`` a point of shape (d,) in the "nd" form (gradients written into ``out`` (d,), Hessians into
+``out`` (d, d)) and ``p = lower()``, the landscape's parameters as a tuple or named tuple.  The kernel
+generator (:mod:`leap_sde._codegen`) composes every simulation kernel from these functions, so the formulas
+below are the only place they are written; the Python methods :meth:`Landscape.loss`, :meth:`~Landscape.grad`
+and :meth:`~Landscape.hessian` call the same compiled code.  How to add a landscape: ``docs/developing.md``.
 """
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numba as nb
 import numpy as np
@@ -27,172 +32,208 @@ __all__ = [
     "SharpFlatWell",
     "Polynomial",
     "EntropicWell",
+    "ThreeHoleWell",
     "StyblinskiTang",
     "FiniteSum",
     "CustomLandscape",
 ]
 
-POLY, PWQ, QUAD, ENTROPIC, STANG = 0, 1, 2, 3, 4
-
 
 # --------------------------------------------------------------------------------------------------
-# compiled dispatch
+# compiled definitions (one set per landscape)
 @nb.njit(cache=True)
-def _pwq_side(p, x):
-    """Side parameters of the two-sided piecewise quadratic: (x_b, x_m, h, dU), x_m signed."""
+def poly_loss(x, c):
+    """Σ_j c_j x^j by Horner's rule; ``c`` is a tuple, so its length (the degree) is fixed at compile time."""
+    v = 0.0
+    for j in range(len(c) - 1, -1, -1):
+        v = v * x + c[j]
+    return v
+
+
+@nb.njit(cache=True)
+def poly_grad(x, c):
+    v = 0.0
+    for j in range(len(c) - 1, 0, -1):
+        v = v * x + j * c[j]
+    return v
+
+
+@nb.njit(cache=True)
+def poly_hess(x, c):
+    v = 0.0
+    for j in range(len(c) - 1, 1, -1):
+        v = v * x + j * (j - 1) * c[j]
+    return v
+
+
+class PWQParams(NamedTuple):
+    """Two-sided C1 piecewise quadratic: loss at the saddle, saddle curvature, and per side the saddle-region
+    half-width ``xb``, the signed minimum position ``xm``, the curvature ``h`` and the barrier ``du``."""
+
+    top: float
+    curv_saddle: float
+    xb_left: float
+    xm_left: float
+    h_left: float
+    du_left: float
+    xb_right: float
+    xm_right: float
+    h_right: float
+    du_right: float
+
+
+@nb.njit(inline="always")
+def _pwq_side(x, p):
     if x < 0.0:
-        return p[2], p[3], p[4], p[5]
-    return p[6], p[7], p[8], p[9]
+        return p.xb_left, p.xm_left, p.h_left, p.du_left
+    return p.xb_right, p.xm_right, p.h_right, p.du_right
 
 
 @nb.njit(cache=True)
-def loss_at(code, p, x):
-    """Loss at ``x`` (d,)."""
-    if code == POLY:
-        v = 0.0
-        for j in range(p.shape[0] - 1, -1, -1):
-            v = v * x[0] + p[j]
-        return v
-    if code == PWQ:
-        xb, xm, h, du = _pwq_side(p, x[0])
-        if abs(x[0]) <= xb:
-            return p[0] - 0.5 * p[1] * x[0] * x[0]
-        return p[0] - du + 0.5 * h * (x[0] - xm) ** 2
-    if code == QUAD:
-        d = np.int64(p[0])
-        v = 0.0
-        for i in range(d):
-            for j in range(d):
-                v += 0.5 * (x[i] - p[1 + i]) * p[1 + d + i * d + j] * (x[j] - p[1 + j])
-        return v
-    if code == ENTROPIC:
-        a = x[0] * x[0] - 1.0
-        return a * a + 0.5 * p[0] * x[1] * x[1] + p[1] * x[0] * x[0] * x[1] * x[1]
-    # STANG
-    d = np.int64(p[0])
+def pwq_loss(x, p):
+    xb, xm, h, du = _pwq_side(x, p)
+    if abs(x) <= xb:
+        return p.top - 0.5 * p.curv_saddle * x * x
+    return p.top - du + 0.5 * h * (x - xm) ** 2
+
+
+@nb.njit(cache=True)
+def pwq_grad(x, p):
+    xb, xm, h, du = _pwq_side(x, p)
+    return -p.curv_saddle * x if abs(x) <= xb else h * (x - xm)
+
+
+@nb.njit(cache=True)
+def pwq_hess(x, p):
+    xb, xm, h, du = _pwq_side(x, p)
+    return -p.curv_saddle if abs(x) <= xb else h
+
+
+class QuadParams(NamedTuple):
+    center: np.ndarray    # (d,)
+    hess_t: np.ndarray    # (d, d), the transpose of H stored row-wise (H is symmetric up to rounding)
+
+
+@nb.njit(cache=True)
+def quad_loss(x, p):
+    d = x.shape[0]
     v = 0.0
     for i in range(d):
-        z = p[1 + i] * x[i]
+        for j in range(d):
+            v += 0.5 * (x[i] - p.center[i]) * p.hess_t[j, i] * (x[j] - p.center[j])
+    return v
+
+
+@nb.njit(cache=True)
+def quad_grad(x, p, out):
+    """``out_i = Σ_j H_ij (x_j − c_j)``, summed in j order as rows of Hᵀ added one by one: every ``out_i``
+    has its own accumulator, so the loop over i vectorises (SIMD) without reassociating any sum."""
+    d = x.shape[0]
+    out[:] = 0.0
+    for j in range(d):
+        y = x[j] - p.center[j]
+        row = p.hess_t[j]
+        for i in range(d):
+            out[i] += row[i] * y
+
+
+@nb.njit(cache=True)
+def quad_hess(x, p, out):
+    d = x.shape[0]
+    for i in range(d):
+        for j in range(d):
+            out[i, j] = p.hess_t[j, i]
+
+
+@nb.njit(cache=True)
+def entropic_loss(x0, x1, p):
+    kappa, c = p
+    a = x0 * x0 - 1.0
+    return a * a + 0.5 * kappa * x1 * x1 + c * x0 * x0 * x1 * x1
+
+
+@nb.njit(cache=True)
+def entropic_grad(x0, x1, p):
+    kappa, c = p
+    return (4.0 * x0 * (x0 * x0 - 1.0) + 2.0 * c * x0 * x1 * x1,
+            kappa * x1 + 2.0 * c * x0 * x0 * x1)
+
+
+@nb.njit(cache=True)
+def entropic_hess(x0, x1, p):
+    kappa, c = p
+    return 12.0 * x0 * x0 - 4.0 + 2.0 * c * x1 * x1, 4.0 * c * x0 * x1, kappa + 2.0 * c * x0 * x0
+
+
+# three-hole potential (Metzner, Schütte & Vanden-Eijnden, J. Chem. Phys. 125, 084110, 2006), scaled by p
+@nb.njit(cache=True)
+def three_hole_loss(x0, x1, p):
+    (scale,) = p
+    y = x1 - 1.0 / 3.0
+    v = (3.0 * math.exp(-x0 * x0 - y * y) - 3.0 * math.exp(-x0 * x0 - (x1 - 5.0 / 3.0) ** 2)
+         - 5.0 * math.exp(-(x0 - 1.0) ** 2 - x1 * x1) - 5.0 * math.exp(-(x0 + 1.0) ** 2 - x1 * x1)
+         + 0.2 * x0 ** 4 + 0.2 * y ** 4)
+    return scale * v
+
+
+@nb.njit(cache=True)
+def three_hole_grad(x0, x1, p):
+    (scale,) = p
+    y, w = x1 - 1.0 / 3.0, x1 - 5.0 / 3.0
+    a = 3.0 * math.exp(-x0 * x0 - y * y)
+    b = -3.0 * math.exp(-x0 * x0 - w * w)
+    c = -5.0 * math.exp(-(x0 - 1.0) ** 2 - x1 * x1)
+    e = -5.0 * math.exp(-(x0 + 1.0) ** 2 - x1 * x1)
+    g0 = -2.0 * x0 * (a + b) - 2.0 * (x0 - 1.0) * c - 2.0 * (x0 + 1.0) * e + 0.8 * x0 ** 3
+    g1 = -2.0 * y * a - 2.0 * w * b - 2.0 * x1 * (c + e) + 0.8 * y ** 3
+    return scale * g0, scale * g1
+
+
+@nb.njit(cache=True)
+def three_hole_hess(x0, x1, p):
+    (scale,) = p
+    y, w = x1 - 1.0 / 3.0, x1 - 5.0 / 3.0
+    terms = ((3.0, 0.0, y), (-3.0, 0.0, w), (-5.0, 1.0, x1), (-5.0, -1.0, x1))
+    h00, h01, h11 = 2.4 * x0 * x0, 0.0, 2.4 * y * y
+    for amp, cx, dy in terms:  # amp·exp(−(x0 − cx)² − dy²)
+        dx = x0 - cx
+        f = amp * math.exp(-dx * dx - dy * dy)
+        h00 += f * (4.0 * dx * dx - 2.0)
+        h01 += f * 4.0 * dx * dy
+        h11 += f * (4.0 * dy * dy - 2.0)
+    return scale * h00, scale * h01, scale * h11
+
+
+@nb.njit(cache=True)
+def styblinski_loss(x, a):
+    v = 0.0
+    for i in range(x.shape[0]):
+        z = a[i] * x[i]
         v += 0.5 * (z ** 4 - 16.0 * z * z + 5.0 * z)
     return v
 
 
 @nb.njit(cache=True)
-def grad_at(code, p, x, out):
-    """Gradient at ``x`` (d,) written into ``out`` (d,)."""
-    if code == POLY:
-        v = 0.0
-        for j in range(p.shape[0] - 1, 0, -1):
-            v = v * x[0] + j * p[j]
-        out[0] = v
-    elif code == PWQ:
-        xb, xm, h, du = _pwq_side(p, x[0])
-        if abs(x[0]) <= xb:
-            out[0] = -p[1] * x[0]
-        else:
-            out[0] = h * (x[0] - xm)
-    elif code == QUAD:
-        d = np.int64(p[0])
-        for i in range(d):
-            v = 0.0
-            for j in range(d):
-                v += p[1 + d + i * d + j] * (x[j] - p[1 + j])
-            out[i] = v
-    elif code == ENTROPIC:
-        out[0] = 4.0 * x[0] * (x[0] * x[0] - 1.0) + 2.0 * p[1] * x[0] * x[1] * x[1]
-        out[1] = p[0] * x[1] + 2.0 * p[1] * x[0] * x[0] * x[1]
-    else:
-        d = np.int64(p[0])
-        for i in range(d):
-            a = p[1 + i]
-            z = a * x[i]
-            out[i] = 0.5 * a * (4.0 * z ** 3 - 32.0 * z + 5.0)
+def styblinski_grad(x, a, out):
+    for i in range(x.shape[0]):
+        z = a[i] * x[i]
+        out[i] = 0.5 * a[i] * (4.0 * z ** 3 - 32.0 * z + 5.0)
 
 
 @nb.njit(cache=True)
-def hess_at(code, p, x, out):
-    """Hessian at ``x`` (d,) written into ``out`` (d, d)."""
-    if code == POLY:
-        v = 0.0
-        for j in range(p.shape[0] - 1, 1, -1):
-            v = v * x[0] + j * (j - 1) * p[j]
-        out[0, 0] = v
-    elif code == PWQ:
-        xb, xm, h, du = _pwq_side(p, x[0])
-        out[0, 0] = -p[1] if abs(x[0]) <= xb else h
-    elif code == QUAD:
-        d = np.int64(p[0])
-        for i in range(d):
-            for j in range(d):
-                out[i, j] = p[1 + d + i * d + j]
-    elif code == ENTROPIC:
-        out[0, 0] = 12.0 * x[0] * x[0] - 4.0 + 2.0 * p[1] * x[1] * x[1]
-        out[0, 1] = 4.0 * p[1] * x[0] * x[1]
-        out[1, 0] = out[0, 1]
-        out[1, 1] = p[0] + 2.0 * p[1] * x[0] * x[0]
-    else:
-        d = np.int64(p[0])
-        for i in range(d):
-            for j in range(d):
-                out[i, j] = 0.0
-            a = p[1 + i]
-            z = a * x[i]
-            out[i, i] = 0.5 * a * a * (12.0 * z * z - 32.0)
-
-
-@nb.njit(cache=True)
-def grad1_at(code, p, x):
-    """Scalar ``L'(x)`` of a 1-D built-in landscape (the kernels' fast path)."""
-    if code == POLY:
-        v = 0.0
-        for j in range(p.shape[0] - 1, 0, -1):
-            v = v * x + j * p[j]
-        return v
-    if code == PWQ:
-        xb, xm, h, du = _pwq_side(p, x)
-        return -p[1] * x if abs(x) <= xb else h * (x - xm)
-    if code == QUAD:
-        return p[2] * (x - p[1])
-    z = p[1] * x  # STANG
-    return 0.5 * p[1] * (4.0 * z ** 3 - 32.0 * z + 5.0)
-
-
-@nb.njit(cache=True)
-def hess1_at(code, p, x):
-    """Scalar ``L''(x)`` of a 1-D built-in landscape."""
-    if code == POLY:
-        v = 0.0
-        for j in range(p.shape[0] - 1, 1, -1):
-            v = v * x + j * (j - 1) * p[j]
-        return v
-    if code == PWQ:
-        xb, xm, h, du = _pwq_side(p, x)
-        return -p[1] if abs(x) <= xb else h
-    if code == QUAD:
-        return p[2]
-    z = p[1] * x
-    return 0.5 * p[1] * p[1] * (12.0 * z * z - 32.0)
-
-
-@nb.njit(cache=True)
-def grad2_at(code, p, x0, x1):
-    """``∇L`` of a 2-D built-in landscape at ``(x0, x1)`` as a pair of scalars (the kernels' fast path)."""
-    if code == ENTROPIC:
-        return (4.0 * x0 * (x0 * x0 - 1.0) + 2.0 * p[1] * x0 * x1 * x1,
-                p[0] * x1 + 2.0 * p[1] * x0 * x0 * x1)
-    if code == QUAD:  # p = [2, c0, c1, H00, H01, H10, H11]
-        y0, y1 = x0 - p[1], x1 - p[2]
-        return p[3] * y0 + p[4] * y1, p[5] * y0 + p[6] * y1
-    a0, a1 = p[1], p[2]  # STANG
-    z0, z1 = a0 * x0, a1 * x1
-    return 0.5 * a0 * (4.0 * z0 ** 3 - 32.0 * z0 + 5.0), 0.5 * a1 * (4.0 * z1 ** 3 - 32.0 * z1 + 5.0)
+def styblinski_hess(x, a, out):
+    out[:, :] = 0.0
+    for i in range(x.shape[0]):
+        z = a[i] * x[i]
+        out[i, i] = 0.5 * a[i] * a[i] * (12.0 * z * z - 32.0)
 
 
 # --------------------------------------------------------------------------------------------------
 # Python objects
 @dataclass(frozen=True)
 class CriticalPoint:
-    """A critical point: location ``x`` (d,), loss, Hessian (d, d) and ``kind`` ('min', 'saddle', 'max')."""
+    """A critical point: location ``x`` (d,), loss, Hessian (d, d) and ``kind`` ('min' or 'saddle'; in 1-D a
+    saddle is a local maximum)."""
 
     x: np.ndarray
     loss: float
@@ -203,52 +244,60 @@ class CriticalPoint:
 class Landscape:
     """Abstract loss landscape ``L: R^d -> R``.
 
-    Concrete classes are frozen dataclasses that lower to compiled form with :meth:`lower` and expose
-    their known critical points (``minima``, ``saddles``), each a :class:`CriticalPoint`.
+    Kernel contract (see the module docstring): a concrete class declares ``form`` ("1d", "2d" or "nd") and
+    ``kernel_functions = (loss, grad, hess)``, compiled functions of that form, and :meth:`lower` returns
+    their parameter argument.  ``constant_hessian`` declares a Hessian independent of ``x`` (lets the
+    kernels factor HessianNoise once).  Known critical points are ``minima`` and ``saddles``.
     """
 
     dim: int
+    form: str = "nd"
+    kernel_functions: tuple = ()
+    constant_hessian: bool = False
 
     def lower(self):
-        """``(code, params, offsets)``: kind code, float64 parameters, per-sample offsets (n, d)."""
+        """The parameter argument ``p`` of the compiled functions (a tuple or named tuple of floats/arrays)."""
         raise NotImplementedError
 
     # Python-side evaluation through the same compiled code the kernels use
+    def _eval(self, x, what):
+        loss_fn, grad_fn, hess_fn = self.kernel_functions
+        p = self.lower()
+        d = self.dim
+        if what == "loss":
+            return float(loss_fn(x[0], p) if self.form == "1d" else
+                         loss_fn(x[0], x[1], p) if self.form == "2d" else loss_fn(x, p))
+        if what == "grad":
+            if self.form == "1d":
+                return np.array([grad_fn(x[0], p)])
+            if self.form == "2d":
+                return np.array(grad_fn(x[0], x[1], p))
+            out = np.empty(d)
+            grad_fn(x, p, out)
+            return out
+        if self.form == "1d":
+            return np.array([[hess_fn(x[0], p)]])
+        if self.form == "2d":
+            h00, h01, h11 = hess_fn(x[0], x[1], p)
+            return np.array([[h00, h01], [h01, h11]])
+        out = np.empty((d, d))
+        hess_fn(x, p, out)
+        return out
+
+    def _mean(self, x, what):
+        return self._eval(self._point(x), what)
+
     def loss(self, x) -> float:
         """``L(x)`` for ``x`` of shape (d,)."""
-        code, p, off = self.lower()
-        x = self._point(x)
-        if off.shape[0] == 0:
-            return float(loss_at(code, p, x))
-        return float(np.mean([loss_at(code, p, x - a) for a in off]))
+        return float(self._mean(x, "loss"))
 
     def grad(self, x) -> np.ndarray:
         """``∇L(x)``, shape (d,)."""
-        code, p, off = self.lower()
-        x = self._point(x)
-        out = np.empty(self.dim)
-        if off.shape[0] == 0:
-            grad_at(code, p, x, out)
-            return out
-        acc = np.zeros(self.dim)
-        for a in off:
-            grad_at(code, p, x - a, out)
-            acc += out
-        return acc / off.shape[0]
+        return self._mean(x, "grad")
 
     def hessian(self, x) -> np.ndarray:
         """``∇²L(x)``, shape (d, d)."""
-        code, p, off = self.lower()
-        x = self._point(x)
-        out = np.empty((self.dim, self.dim))
-        if off.shape[0] == 0:
-            hess_at(code, p, x, out)
-            return out
-        acc = np.zeros((self.dim, self.dim))
-        for a in off:
-            hess_at(code, p, x - a, out)
-            acc += out
-        return acc / off.shape[0]
+        return self._mean(x, "hess")
 
     def _point(self, x) -> np.ndarray:
         x = np.atleast_1d(np.asarray(x, dtype=np.float64))
@@ -259,6 +308,17 @@ class Landscape:
     def _critical(self, x, kind) -> CriticalPoint:
         x = self._point(x)
         return CriticalPoint(x, self.loss(x), self.hessian(x), kind)
+
+    def _newton_critical(self, guess, kind, tol=1e-13, max_iter=50) -> CriticalPoint:
+        """The critical point reached by Newton's method on ∇L from ``guess`` (for surfaces whose critical
+        points have no closed form)."""
+        x = self._point(guess).copy()
+        for _ in range(max_iter):
+            dx = np.linalg.solve(self.hessian(x), self.grad(x))
+            x -= dx
+            if np.max(np.abs(dx)) < tol * max(1.0, np.max(np.abs(x))):
+                break
+        return self._critical(x, kind)
 
     @property
     def minima(self) -> tuple:
@@ -293,6 +353,9 @@ class Quadratic(Landscape):
 
     hessian_matrix: np.ndarray
     center: Optional[np.ndarray] = None
+    form = "nd"
+    kernel_functions = (quad_loss, quad_grad, quad_hess)
+    constant_hessian = True
 
     def __post_init__(self):
         H = np.atleast_2d(np.asarray(self.hessian_matrix, dtype=np.float64))
@@ -313,9 +376,7 @@ class Quadratic(Landscape):
         return self.hessian_matrix.shape[0]
 
     def lower(self):
-        d = self.dim
-        p = np.concatenate([[float(d)], self.center, self.hessian_matrix.ravel()])
-        return QUAD, p, np.zeros((0, d))
+        return QuadParams(self.center, np.ascontiguousarray(self.hessian_matrix.T))
 
     @property
     def minima(self):
@@ -354,6 +415,8 @@ class SharpFlatWell(Landscape):
     barrier_sharp: float = 1.0
     curv_saddle: float = 1.0
     dim: int = field(default=1, init=False)
+    form = "1d"
+    kernel_functions = (pwq_loss, pwq_grad, pwq_hess)
 
     def __post_init__(self):
         for name in ("curv_flat", "curv_sharp", "barrier_flat", "barrier_sharp", "curv_saddle"):
@@ -367,10 +430,9 @@ class SharpFlatWell(Landscape):
 
     def lower(self):
         xbl, xml, xbr, xmr = self._sides()
-        p = np.array([self.barrier_flat, self.curv_saddle,
-                      xbl, -xml, self.curv_flat, self.barrier_flat,
-                      xbr, xmr, self.curv_sharp, self.barrier_sharp])
-        return PWQ, p, np.zeros((0, 1))
+        return PWQParams(float(self.barrier_flat), float(self.curv_saddle),
+                         xbl, -xml, float(self.curv_flat), float(self.barrier_flat),
+                         xbr, xmr, float(self.curv_sharp), float(self.barrier_sharp))
 
     @property
     def minima(self):
@@ -416,6 +478,8 @@ class Polynomial(Landscape):
 
     coeffs: tuple = (1.0, 0.0, -2.0, 0.0, 1.0)
     dim: int = field(default=1, init=False)
+    form = "1d"
+    kernel_functions = (poly_loss, poly_grad, poly_hess)
 
     def __post_init__(self):
         c = np.asarray(self.coeffs, dtype=np.float64).reshape(-1)
@@ -427,7 +491,7 @@ class Polynomial(Landscape):
         object.__setattr__(self, "coeffs", tuple(float(v) for v in c))
 
     def lower(self):
-        return POLY, np.array(self.coeffs), np.zeros((0, 1))
+        return self.coeffs  # a tuple: the kernels are compiled for the degree
 
     def _roots(self):
         c = np.array(self.coeffs)
@@ -450,7 +514,7 @@ class Polynomial(Landscape):
     @property
     def saddles(self):
         r, h = self._roots()
-        return tuple(self._critical([x], "max") for x, hh in zip(r, h) if hh < 0)
+        return tuple(self._critical([x], "saddle") for x, hh in zip(r, h) if hh < 0)
 
 
 @dataclass(frozen=True)
@@ -465,6 +529,8 @@ class EntropicWell(Landscape):
     kappa: float = 1.0
     c: float = 0.0
     dim: int = field(default=2, init=False)
+    form = "2d"
+    kernel_functions = (entropic_loss, entropic_grad, entropic_hess)
 
     def __post_init__(self):
         check_positive("kappa", self.kappa)
@@ -473,7 +539,7 @@ class EntropicWell(Landscape):
             raise ValueError(f"c must be >= 0 (c < 0 makes the loss unbounded below), got {self.c}")
 
     def lower(self):
-        return ENTROPIC, np.array([self.kappa, self.c], dtype=np.float64), np.zeros((0, 2))
+        return (float(self.kappa), float(self.c))
 
     @property
     def minima(self):
@@ -482,6 +548,47 @@ class EntropicWell(Landscape):
     @property
     def saddles(self):
         return (self._critical([0.0, 0.0], "saddle"),)
+
+
+@dataclass(frozen=True)
+class ThreeHoleWell(Landscape):
+    """2-D three-hole potential (Metzner, Schütte & Vanden-Eijnden, J. Chem. Phys. 125, 084110, 2006),
+    multiplied by ``scale``::
+
+        V(x, y) = 3 e^{−x² − (y − 1/3)²} − 3 e^{−x² − (y − 5/3)²} − 5 e^{−(x − 1)² − y²} − 5 e^{−(x + 1)² − y²}
+                  + x⁴/5 + (y − 1/3)⁴/5
+
+    Two deep minima near ``(±1.05, −0.04)`` and a shallow one near ``(0, 1.54)``; between the deep minima a
+    direct channel through the saddle near ``(0, −0.32)`` and an upper channel through the saddles near
+    ``(±0.62, 1.10)``, the shallow minimum on the way.  Critical points have no closed form: they are found
+    by Newton's method on ∇V from these published approximate locations (computed once per object).
+    ``minima`` are (left, upper, right) and ``saddles`` (upper left, lower, upper right), ordered by x.
+    """
+
+    scale: float = 1.0
+    dim: int = field(default=2, init=False)
+    form = "2d"
+    kernel_functions = (three_hole_loss, three_hole_grad, three_hole_hess)
+
+    def __post_init__(self):
+        check_positive("scale", self.scale)
+
+    def lower(self):
+        return (float(self.scale),)
+
+    @functools.cached_property
+    def _points(self):
+        mins = tuple(self._newton_critical(g, "min") for g in ([-1.05, -0.04], [0.0, 1.54], [1.05, -0.04]))
+        sads = tuple(self._newton_critical(g, "saddle") for g in ([-0.62, 1.10], [0.0, -0.32], [0.62, 1.10]))
+        return mins, sads
+
+    @property
+    def minima(self):
+        return self._points[0]
+
+    @property
+    def saddles(self):
+        return self._points[1]
 
 
 @dataclass(frozen=True)
@@ -498,6 +605,8 @@ class StyblinskiTang(Landscape):
 
     dim: int = 2
     sharpness: object = 1.0
+    form = "nd"
+    kernel_functions = (styblinski_loss, styblinski_grad, styblinski_hess)
 
     def __post_init__(self):
         if int(self.dim) != self.dim or self.dim < 1:
@@ -507,7 +616,7 @@ class StyblinskiTang(Landscape):
         object.__setattr__(self, "sharpness", a)
 
     def lower(self):
-        return STANG, np.concatenate([[float(self.dim)], self.sharpness]), np.zeros((0, self.dim))
+        return self.sharpness
 
     @staticmethod
     def _roots():
@@ -571,17 +680,25 @@ class FiniteSum(Landscape):
     def n_samples(self) -> int:
         return self.offsets.shape[0]
 
+    @property
+    def form(self):
+        return self.base.form
+
+    @property
+    def kernel_functions(self):
+        return self.base.kernel_functions
+
     def lower(self):
-        code, p, _ = self.base.lower()
-        return code, p, self.offsets
+        return self.base.lower()
+
+    def _mean(self, x, what):
+        x = self._point(x)
+        return sum(self.base._eval(x - a, what) for a in self.offsets) / self.n_samples
 
     def gradient_covariance(self, x) -> np.ndarray:
         """Per-sample gradient covariance ``C(θ) = (1/n) Σ_i (g_i − ḡ)(g_i − ḡ)ᵀ``, shape (d, d)."""
-        code, p, _ = self.base.lower()
         x = self._point(x)
-        g = np.empty((self.n_samples, self.dim))
-        for i, a in enumerate(self.offsets):
-            grad_at(code, p, x - a, g[i])
+        g = np.array([self.base._eval(x - a, "grad") for a in self.offsets])
         g -= g.mean(axis=0)
         return g.T @ g / self.n_samples
 
@@ -605,7 +722,7 @@ class FiniteSum(Landscape):
                     b = m
             x = 0.5 * (a + b)
             (mins if gs[i] < 0 else maxs).append(x)
-        return tuple(self._critical([x], "min") for x in mins), tuple(self._critical([x], "max") for x in maxs)
+        return tuple(self._critical([x], "min") for x in mins), tuple(self._critical([x], "saddle") for x in maxs)
 
     @property
     def minima(self):
@@ -626,8 +743,10 @@ class CustomLandscape(Landscape):
         loss(x, params) -> float          # optional (needed for barrier heights)
         hess(x, params, out) -> None      # optional: write ∇²L(x) into out (d, d); needed for HessianNoise
 
-    ``minima``/``saddles`` may be given as sequences of points (d,).  The simulation kernels are compiled
-    for these functions once per process (the on-disk cache covers the built-in landscapes only).
+    ``minima``/``saddles`` may be given as sequences of points (d,).  Kernels compiled for these functions
+    are cached on disk and reused by later processes when the functions are importable, i.e. defined at the
+    top level of a module on ``sys.path`` (not in ``__main__`` or a notebook); otherwise they are compiled
+    once per process.  See ``docs/developing.md``.
     """
 
     grad_fn: Callable
@@ -649,8 +768,14 @@ class CustomLandscape(Landscape):
             raise ValueError(f"dim must be an integer >= 1, got {self.dim}")
         object.__setattr__(self, "params", np.asarray(self.params, dtype=np.float64).reshape(-1))
 
+    form = "nd"
+
+    @property
+    def kernel_functions(self):
+        return (self.loss_fn, self.grad_fn, self.hess_fn)
+
     def lower(self):
-        return -1, self.params, np.zeros((0, self.dim))
+        return self.params
 
     def loss(self, x):
         if self.loss_fn is None:

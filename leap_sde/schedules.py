@@ -1,7 +1,7 @@
 """Learning-rate schedules ``η_k`` (k = 0, 1, ... counts optimizer steps).
 
-Each schedule is a frozen dataclass that lowers to ``(code, params)`` for the compiled :func:`eta_at`;
-``values(eta, n)`` evaluates it through the same compiled code.  Names and parameters follow
+Each schedule is a frozen dataclass whose formula is one compiled function ``eta(p, eta0, k)`` below, with
+``p = lower()``; the kernels call it and ``values(eta, n)`` evaluates it through the same compiled code.  Names and parameters follow
 ``torch.optim.lr_scheduler`` (StepLR, ExponentialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
 CyclicLR, and LinearLR warm-up followed by another schedule as in SequentialLR; plus the Robbins–Monro
 InverseTimeLR), and the values equal
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -21,42 +22,88 @@ from ._validate import check_finite, check_int, check_nonnegative, check_positiv
 __all__ = ["Schedule", "Constant", "StepLR", "ExponentialLR", "CosineAnnealingLR",
            "CosineAnnealingWarmRestarts", "CyclicLR", "InverseTimeLR", "Warmup"]
 
-CONST, STEP, EXP, COS, COSWR, CYCLIC, INVT = 0, 1, 2, 3, 4, 5, 6
+class StepParams(NamedTuple):
+    step_size: float
+    gamma: float
+
+
+class CosineParams(NamedTuple):
+    T_max: float
+    eta_min: float
+
+
+class WarmRestartParams(NamedTuple):
+    T_0: float
+    T_mult: float
+    eta_min: float
+
+
+class CyclicParams(NamedTuple):
+    max_lr: float
+    step_size_up: float
+    step_size_down: float
+    mode: int
+    gamma: float
+
+
+class InverseTimeParams(NamedTuple):
+    gamma: float
+    power: float
+
+
 _TRI, _TRI2, _EXPR = 0, 1, 2
 
 
 @nb.njit(cache=True)
-def _main_eta(code, p, eta, k):
-    if code == CONST:
-        return eta
-    if code == STEP:  # p = [step_size, gamma]
-        return eta * p[1] ** (k // np.int64(p[0]))
-    if code == EXP:  # p = [gamma]
-        return eta * p[0] ** k
-    if code == COS:  # p = [T_max, eta_min]
-        return p[1] + (eta - p[1]) * (1.0 + math.cos(math.pi * k / p[0])) / 2.0
-    if code == COSWR:  # p = [T_0, T_mult, eta_min]
-        t0 = np.int64(p[0])
-        tm = np.int64(p[1])
-        if tm == 1:
-            tcur = k % t0
-            ti = t0
-        else:
-            n = np.int64(math.log(k / t0 * (tm - 1) + 1.0) / math.log(tm)) if k >= t0 else 0
-            tcur = k - t0 * (tm ** n - 1) // (tm - 1)
-            ti = t0 * tm ** n
-            if tcur >= ti:  # guard against rounding in the logarithm
-                tcur -= ti
-                ti *= tm
-            elif tcur < 0:
-                ti //= tm
-                tcur += ti
-        return p[2] + (eta - p[2]) * (1.0 + math.cos(math.pi * tcur / ti)) / 2.0
-    if code == INVT:  # p = [gamma, power]
-        return eta * (1.0 + p[0] * k) ** (-p[1])
-    # CYCLIC: p = [max_lr, step_size_up, step_size_down, mode, gamma]
-    up = p[1]
-    total = p[1] + p[2]
+def constant_eta(p, eta, k):
+    return eta
+
+
+@nb.njit(cache=True)
+def step_eta(p, eta, k):
+    return eta * p.gamma ** (k // np.int64(p.step_size))
+
+
+@nb.njit(cache=True)
+def exponential_eta(p, eta, k):
+    return eta * p[0] ** k
+
+
+@nb.njit(cache=True)
+def cosine_eta(p, eta, k):
+    return p.eta_min + (eta - p.eta_min) * (1.0 + math.cos(math.pi * k / p.T_max)) / 2.0
+
+
+@nb.njit(cache=True)
+def warm_restarts_eta(p, eta, k):
+    t0 = np.int64(p.T_0)
+    tm = np.int64(p.T_mult)
+    if tm == 1:
+        tcur = k % t0
+        ti = t0
+    else:
+        n = np.int64(math.log(k / t0 * (tm - 1) + 1.0) / math.log(tm)) if k >= t0 else 0
+        tcur = k - t0 * (tm ** n - 1) // (tm - 1)
+        ti = t0 * tm ** n
+        if tcur >= ti:  # guard against rounding in the logarithm
+            tcur -= ti
+            ti *= tm
+        elif tcur < 0:
+            ti //= tm
+            tcur += ti
+    return p.eta_min + (eta - p.eta_min) * (1.0 + math.cos(math.pi * tcur / ti)) / 2.0
+
+
+@nb.njit(cache=True)
+def inverse_time_eta(p, eta, k):
+    return eta * (1.0 + p.gamma * k) ** (-p.power)
+
+
+@nb.njit(cache=True)
+def cyclic_eta(p, eta, k):
+    """torch CyclicLR; an unknown ``mode`` code gives NaN (the particle is then reported diverged)."""
+    up = p.step_size_up
+    total = p.step_size_up + p.step_size_down
     ratio = up / total
     cycle = math.floor(1.0 + k / total)
     x = 1.0 + k / total - cycle
@@ -64,54 +111,43 @@ def _main_eta(code, p, eta, k):
         scale = x / ratio
     else:
         scale = (x - 1.0) / (ratio - 1.0)
-    mode = np.int64(p[3])
-    if mode == _TRI:
+    if p.mode == _TRI:
         amp = 1.0
-    elif mode == _TRI2:
+    elif p.mode == _TRI2:
         amp = 1.0 / (2.0 ** (cycle - 1.0))
+    elif p.mode == _EXPR:
+        amp = p.gamma ** k
     else:
-        amp = p[4] ** k
-    return eta + (p[0] - eta) * scale * amp
-
-
-@nb.njit(cache=True)
-def eta_at(code, p, eta, k):
-    """Scheduled learning rate at step ``k``.
-
-    ``p`` = ``[warmup_steps, start_factor, *main_params]``: for ``k < warmup_steps`` the rate is
-    ``eta·(f + (1 − f)·k/warmup_steps)`` (torch LinearLR with end_factor 1), afterwards the main
-    schedule restarted at ``k − warmup_steps`` (torch SequentialLR).
-    """
-    w = np.int64(p[0])
-    if k < w:
-        return eta * (p[1] + (1.0 - p[1]) * k / w)
-    return _main_eta(code, p[2:], eta, k - w)
-
-
-@nb.njit(cache=True)
-def _values(code, p, eta, out):
-    for k in range(out.shape[0]):
-        out[k] = eta_at(code, p, eta, k)
+        return np.nan
+    return eta + (p.max_lr - eta) * scale * amp
 
 
 class Schedule:
-    """Abstract schedule; concrete classes define ``_code`` and ``_params()``."""
+    """Abstract schedule ``η_k``.
 
-    _code = CONST
+    Kernel contract: ``kernel_function`` is the compiled ``eta(p, eta0, k)`` of the schedule and
+    :meth:`lower` returns its parameter argument ``p``."""
 
-    def _params(self):
-        return ()
+    kernel_function = staticmethod(constant_eta)
+
+    @property
+    def key(self) -> str:
+        return type(self).__name__
 
     def lower(self):
-        """``(code, params)`` for :func:`eta_at` (params start with the warm-up fields)."""
-        return self._code, np.array([0.0, 1.0, *self._params()], dtype=np.float64)
+        return (0.0,)
+
+    def _kernel_source(self) -> list:
+        """Lines defining ``S_eta(sp, eta0, k)`` in a generated kernel module."""
+        return [f"from {self.kernel_function.__module__} import {self.kernel_function.__name__} as S_eta"]
 
     def values(self, eta: float, n: int) -> np.ndarray:
-        """``η_k`` for k = 0..n−1, shape (n,)."""
+        """``η_k`` for k = 0..n−1, shape (n,), through the compiled code the kernels use."""
+        from ._codegen import schedule_values
+
         check_positive("eta", eta)
-        code, p = self.lower()
         out = np.empty(check_int("n", n, 0))
-        _values(code, p, float(eta), out)
+        schedule_values(self)(self.lower(), float(eta), out)
         return out
 
 
@@ -126,14 +162,14 @@ class StepLR(Schedule):
 
     step_size: int
     gamma: float = 0.1
-    _code = STEP
+    kernel_function = staticmethod(step_eta)
 
     def __post_init__(self):
         check_int("step_size", self.step_size, 1)
         check_positive("gamma", self.gamma)
 
-    def _params(self):
-        return (self.step_size, self.gamma)
+    def lower(self):
+        return StepParams(float(self.step_size), float(self.gamma))
 
 
 @dataclass(frozen=True)
@@ -141,13 +177,13 @@ class ExponentialLR(Schedule):
     """``η_k = η·gamma^k`` (torch ExponentialLR)."""
 
     gamma: float
-    _code = EXP
+    kernel_function = staticmethod(exponential_eta)
 
     def __post_init__(self):
         check_positive("gamma", self.gamma)
 
-    def _params(self):
-        return (self.gamma,)
+    def lower(self):
+        return (float(self.gamma),)
 
 
 @dataclass(frozen=True)
@@ -156,14 +192,14 @@ class CosineAnnealingLR(Schedule):
 
     T_max: int
     eta_min: float = 0.0
-    _code = COS
+    kernel_function = staticmethod(cosine_eta)
 
     def __post_init__(self):
         check_int("T_max", self.T_max, 1)
         check_nonnegative("eta_min", self.eta_min)
 
-    def _params(self):
-        return (self.T_max, self.eta_min)
+    def lower(self):
+        return CosineParams(float(self.T_max), float(self.eta_min))
 
 
 @dataclass(frozen=True)
@@ -174,15 +210,15 @@ class CosineAnnealingWarmRestarts(Schedule):
     T_0: int
     T_mult: int = 1
     eta_min: float = 0.0
-    _code = COSWR
+    kernel_function = staticmethod(warm_restarts_eta)
 
     def __post_init__(self):
         check_int("T_0", self.T_0, 1)
         check_int("T_mult", self.T_mult, 1)
         check_nonnegative("eta_min", self.eta_min)
 
-    def _params(self):
-        return (self.T_0, self.T_mult, self.eta_min)
+    def lower(self):
+        return WarmRestartParams(float(self.T_0), float(self.T_mult), float(self.eta_min))
 
 
 @dataclass(frozen=True)
@@ -197,7 +233,7 @@ class CyclicLR(Schedule):
     step_size_down: int | None = None
     mode: str = "triangular"
     gamma: float = 1.0
-    _code = CYCLIC
+    kernel_function = staticmethod(cyclic_eta)
 
     def __post_init__(self):
         check_positive("max_lr", self.max_lr)
@@ -208,10 +244,10 @@ class CyclicLR(Schedule):
             raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}")
         check_positive("gamma", self.gamma)
 
-    def _params(self):
+    def lower(self):
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
         mode = {"triangular": _TRI, "triangular2": _TRI2, "exp_range": _EXPR}[self.mode]
-        return (self.max_lr, self.step_size_up, down, mode, self.gamma)
+        return CyclicParams(float(self.max_lr), float(self.step_size_up), float(down), mode, float(self.gamma))
 
 
 @dataclass(frozen=True)
@@ -221,14 +257,14 @@ class InverseTimeLR(Schedule):
 
     gamma: float
     power: float = 1.0
-    _code = INVT
+    kernel_function = staticmethod(inverse_time_eta)
 
     def __post_init__(self):
         check_positive("gamma", self.gamma)
         check_positive("power", self.power)
 
-    def _params(self):
-        return (self.gamma, self.power)
+    def lower(self):
+        return InverseTimeParams(float(self.gamma), float(self.power))
 
 
 @dataclass(frozen=True)
@@ -248,8 +284,17 @@ class Warmup(Schedule):
         if not 0 < self.start_factor <= 1:
             raise ValueError(f"start_factor must be in (0, 1], got {self.start_factor}")
 
+    @property
+    def key(self):
+        return f"Warmup-{self.main.key}"
+
     def lower(self):
-        code, p = self.main.lower()
-        p = p.copy()
-        p[0], p[1] = self.warmup_steps, self.start_factor
-        return code, p
+        return (np.int64(self.warmup_steps), float(self.start_factor), self.main.lower())
+
+    def _kernel_source(self):
+        """``η_k = η·(f + (1 − f)·k/w)`` for k < w (torch LinearLR to factor 1), then ``main`` at k − w."""
+        fn = self.main.kernel_function
+        return [f"from {fn.__module__} import {fn.__name__} as S_main", "",
+                "@nb.njit(inline='always')", "def S_eta(sp, eta0, k):",
+                "    w = sp[0]", "    if k < w:", "        return eta0 * (sp[1] + (1.0 - sp[1]) * k / w)",
+                "    return S_main(sp[2], eta0, k - w)"]

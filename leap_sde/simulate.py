@@ -12,6 +12,7 @@ import numba as nb
 import numpy as np
 
 from . import _kernels as K
+from ._codegen import schedule_elapsed
 from ._rng import particle_seeds, seed_state
 from ._validate import check_int, check_positive
 from .dynamics import LEAP, Exit, HessianNoise, MinibatchNoise, Noise, NoExit, NoNoise, Threshold, ReachBall
@@ -134,6 +135,21 @@ class EscapeResult:
             return None
         tot = self.basin_steps.sum()
         return self.basin_steps.sum(axis=0) / tot if tot else np.zeros(self.basin_steps.shape[1])
+
+
+def elapsed_time(schedule: Schedule, eta: float, steps: np.ndarray) -> np.ndarray:
+    """Continuous time ``t_k = Σ_{j<k} η_j`` after ``steps`` (any shape) of the unperturbed schedule: an exact
+    function of the step count (``k·η`` for a constant rate; otherwise one running sum in step order, shared
+    by all particles, so equal step counts give equal times)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if isinstance(schedule, Constant):
+        return steps * float(eta)
+    order = np.argsort(steps, axis=None, kind="stable")
+    t = np.empty(steps.size)
+    schedule_elapsed(schedule)(schedule.lower(), float(eta), steps.ravel()[order], t)
+    out = np.empty(steps.size)
+    out[order] = t
+    return out.reshape(steps.shape)
 
 
 def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
@@ -268,12 +284,11 @@ def simulate(
     check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule)
     ss = normalize_seed(seed)
 
-    lcode, lp, off = landscape.lower()
-    ncode, npar = noise.lower()
-    leap_p = (leap or LEAP(0.0)).lower()
-    scode, sp = schedule.lower()
-    ecode, ep = exit.lower(landscape.dim)
     d = landscape.dim
+    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, general=_general_kernel)
+    args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
+            schedule.lower(), float(eta), exit.lower(d))
+    off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
     edges = landscape.basin_edges() if basins else np.zeros(0)
     counts = np.zeros((n, edges.size + 1 if basins else 0), dtype=np.int64)
     n_snaps = 0
@@ -287,22 +302,18 @@ def simulate(
     rng = np.empty((n, 4), dtype=np.uint64)
     _seed_all(particle_seeds(ss, n), rng)
     steps = np.zeros(n, dtype=np.int64)
-    times = np.zeros(n)
     status = np.zeros(n, dtype=np.int8)
-    kernel = K.kernels_for(landscape, ncode, mode == "sde", general=_general_kernel)
 
     bar = _progress_bar(progress, max_steps, n)
     t_start = time.perf_counter()
     interrupted = False
     k_done, chunk = 0, 256
-    old_threads = nb.get_num_threads()
-    nb.set_num_threads(n_threads)
     try:
         while k_done < max_steps:
             k_stop = min(max_steps, k_done + chunk)
             t0 = time.perf_counter()
-            kernel(mode == "sde", rng, X, steps, times, status, counts, snaps, max(snapshot_every, 1), k_stop,
-                   lcode, lp, off, ncode, npar, leap_p, scode, sp, float(eta), ecode, ep, edges)
+            K.run_parallel(kernel, n_threads, n,
+                           (rng, X, steps, status, counts, snaps, max(snapshot_every, 1), k_stop, *args, edges, off))
             k_done = k_stop
             n_done = int(np.count_nonzero(status != K.RUNNING))
             if bar is not None:
@@ -316,11 +327,10 @@ def simulate(
             raise
         interrupted = True
     finally:
-        nb.set_num_threads(old_threads)
         if bar is not None:
             bar.close()
     status[status == K.RUNNING] = K.CENSORED
-    return EscapeResult(status=status, steps=steps, times=times, positions=X, max_steps=max_steps, eta=float(eta),
+    return EscapeResult(status=status, steps=steps, times=elapsed_time(schedule, eta, steps), positions=X, max_steps=max_steps, eta=float(eta),
                         seed_entropy=ss.entropy, basin_edges=edges, basin_steps=counts if basins else None,
                         snapshots=snaps if n_snaps else None, snapshot_every=snapshot_every,
                         interrupted=interrupted, wall_time=time.perf_counter() - t_start)

@@ -23,9 +23,9 @@ def _poly(coeffs):
 
 
 def _pwq(land):
-    _, p, _ = land.lower()
-    top, hb = p[0], p[1]
-    sides = [(p[2], p[3], p[4], p[5]), (p[6], p[7], p[8], p[9])]  # (x_b, x_m signed, h, dU)
+    p = land.lower()
+    top, hb = p.top, p.curv_saddle
+    sides = [(p.xb_left, p.xm_left, p.h_left, p.du_left), (p.xb_right, p.xm_right, p.h_right, p.du_right)]
 
     def parts(x):
         x = np.asarray(x, dtype=np.float64)
