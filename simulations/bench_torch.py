@@ -96,6 +96,7 @@ def main(argv=None):
     ap.add_argument("--sigma", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="table output (default: results/bench_torch_DEV.txt)")
+    ap.add_argument("--note", default="", help="one line added to the table's header (e.g. the code version)")
     args = ap.parse_args(argv)
 
     device = torch.device(args.device)
@@ -195,6 +196,7 @@ def main(argv=None):
         f"# 1-min load average {load0:.1f} at the start, {load1:.1f} at the end (shared machine)",
         "# ratios: per repetition against the plain optimizer of the same repetition; median [quartiles]",
         "# floor rows: (plain iteration + one fresh normal per parameter) / plain iteration",
+    ] + ([f"# {args.note}"] if args.note else []) + [
         "",
         f"{'optimizer':9s} {'LEAP':22s} {'step ms':>8s} {'step ×plain':>19s} {'iter ms':>8s} "
         f"{'iter ×plain (wall)':>19s} {'iter ×plain (CPU)':>19s} {'LEAP buf MB':>11s}",
