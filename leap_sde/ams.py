@@ -23,8 +23,9 @@ when every replica has reached B (or all would be killed: ``p̂ = 0``)::
 
 A replica's path is never stored: it is the deterministic function of its branch state and its stream, and it
 is replayed to find where it first exceeds a level.  ``n_runs`` independent AMS runs (each its own
-``SeedSequence`` child of ``seed``) give the estimate's mean and its confidence interval; results are
-bit-identical for any thread count.
+``SeedSequence`` child of ``seed``) are pooled (the mean of their unbiased p̂ enters ``1/p̄``, so the estimate
+carries no ``1/p̂`` Jensen bias beyond O(1/n_runs)); the standard error is the jackknife over runs and the
+95% interval Student-t.  Results are bit-identical for any thread count.
 
 The score affects the variance, not the bias (the estimator is unbiased for any score whose level sets
 separate A from B): a score close to the committor (the probability to reach B first) gives the smallest
@@ -338,12 +339,26 @@ def _branch(eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, max_steps):
     return X, O, steps, scores, prefix[donors] + (steps - k0), in_b
 
 
+def _pooled_mean(runs) -> float:
+    """E[τ] from the runs pooled: ``T₁^{x₀} + (1/p̄ − 1)·T_loop + T₃`` with p̄ the mean of the runs' unbiased p̂
+    (averaging the runs' own ``1/p̂`` instead would be biased upward by the relative variance of p̂)."""
+    p = float(np.mean([r.probability for r in runs]))
+    if not p > 0:
+        return math.inf
+    reached = [r for r in runs if r.probability > 0]
+    t3 = float(np.average([r.t_reactive for r in reached], weights=[r.probability for r in reached]))
+    return (float(np.mean([r.t1_first for r in runs])) + (1.0 / p - 1.0) * float(np.mean([r.t_loop for r in runs]))
+            + t3)
+
+
 def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
-    m = np.array([r.mean_steps for r in runs])
-    p = np.array([r.probability for r in runs])
+    """Pooled estimate with jackknife (leave-one-run-out) standard error and Student-t 95% intervals."""
     k = len(runs)
     tq = float(stats.t.ppf(0.975, k - 1))
-    mean, se = float(m.mean()), float(m.std(ddof=1) / math.sqrt(k)) if np.all(np.isfinite(m)) else math.inf
+    mean = _pooled_mean(runs)
+    loo = np.array([_pooled_mean(runs[:i] + runs[i + 1:]) for i in range(k)])
+    se = float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2))) if np.all(np.isfinite(loo)) else math.inf
+    p = np.array([r.probability for r in runs])
     p_mean, p_se = float(p.mean()), float(p.std(ddof=1) / math.sqrt(k))
     ci = (mean - tq * se, mean + tq * se)
     rate_ci = (1.0 / (ci[1] * eta) if ci[1] > 0 else 0.0, 1.0 / (ci[0] * eta) if ci[0] > 0 else math.inf)
