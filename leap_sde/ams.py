@@ -42,7 +42,6 @@ from typing import Callable, Optional
 
 import numba as nb
 import numpy as np
-from scipy import stats
 
 from . import _kernels as K
 from ._checks import check_int
@@ -353,6 +352,8 @@ def _pooled_mean(runs) -> float:
 
 def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
     """Pooled estimate with jackknife (leave-one-run-out) standard error and Student-t 95% intervals."""
+    from scipy import stats  # lazily: importing leap_sde stays light
+
     k = len(runs)
     tq = float(stats.t.ppf(0.975, k - 1))
     mean = _pooled_mean(runs)

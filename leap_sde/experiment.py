@@ -384,7 +384,7 @@ def escape_summary(res: EscapeResult) -> dict:
     t = res.rate(unit="time")
     ks = res.ks_pvalue() if res.n_escaped >= 5 else None
     out = {
-        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.stderr,
+        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.rate_se,
         "mean_steps": steps.mean, "mean_steps_ci": list(steps.mean_ci),
         "rate_per_time": t.rate, "rate_per_time_ci": list(t.rate_ci),
         "mean_time": t.mean, "mean_time_ci": list(t.mean_ci),
