@@ -1,21 +1,23 @@
 """``leap-sde`` command line: simulate, validate, sweep, plot.
 
-    leap-sde simulate [CONFIG.toml] [--set section.key=value ...] [--out DIR] [--quiet]
-    leap-sde validate [--quick | --full] [--only NAME ...] [--out DIR]
+    leap-sde simulate [CONFIG.toml] [--set section.key=value ...] [--out DIR] [--force] [--quiet]
+    leap-sde validate [--quick | --full] [--only NAME ...] [--seed N] [--out DIR]
     leap-sde sweep SWEEP.toml [--out DIR] [--executor local|dask] [--scheduler ADDRESS] [--workers N]
                    [--threads-per-point N] [--force] [--verify auto|all|recent|none] [--quick] [--set K=V ...]
                    [--dry-run] [--quiet]
     leap-sde plot DIR [--out FIGDIR]
 
-Exit codes: 0 success, 1 a failed validation case, 2 bad arguments or configuration, 130 interrupted
-(after saving what was simulated).
+Exit codes: 0 success, 1 a failed validation case, 2 bad arguments, configuration or output folder,
+130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM (both after saving what was simulated).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import signal
 import sys
 from pathlib import Path
+from typing import Optional
 
 from . import __version__
 
@@ -32,9 +34,67 @@ def _default_out() -> Path:
     return path
 
 
+def check_out_dir(path: Path, *, force: bool = False) -> Optional[str]:
+    """Why ``path`` cannot take a run's results (None if it can): an existing file, a path under a file, a
+    place where no folder can be created or written, or an existing non-empty folder without ``force``.
+    Creates the folder (and probes it with a temporary file) so that nothing is simulated in vain."""
+    if path.exists() and not path.is_dir():
+        return f"--out {path}: exists and is not a folder"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"--out {path}: {parent} is a file, so no folder can be created under it"
+            break
+    if path.is_dir() and not force and any(path.iterdir()):
+        return f"--out {path}: folder exists and is not empty (an earlier run?); choose another --out or pass --force"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        return f"--out {path}: cannot write there: {e.strerror or e}"
+    return None
+
+
+class _Signals:
+    """SIGINT and SIGTERM (what SLURM, ``timeout`` and container stops send) both stop the simulation like
+    Ctrl-C: the first one raises KeyboardInterrupt (caught by the simulation, which keeps what it has);
+    from then on, and while results are saved, further signals are only recorded, so the atomic writes
+    finish and the folder always holds a complete result.json."""
+
+    def __init__(self):
+        self.received = None
+        self.deferring = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, h in self._old.items():
+            # after a signal the command is finishing: later ones are ignored until the process exits (also
+            # during the interpreter's shutdown), so the exit code is 130/143 however many arrive
+            signal.signal(sig, h if self.received is None else signal.SIG_IGN)
+        return False
+
+    def _handle(self, signum, frame):
+        first = self.received is None
+        self.received = self.received or signum
+        if first and not self.deferring:
+            self.deferring = True
+            raise KeyboardInterrupt
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.received) if self.received else EXIT_INTERRUPTED
+
+
 def cmd_simulate(args) -> int:
     from .config import ConfigError, load_toml, resolve
-    from .experiment import format_table, run_experiment, write_outputs
 
     try:
         user = load_toml(args.config) if args.config else None
@@ -43,20 +103,34 @@ def cmd_simulate(args) -> int:
         print(f"leap-sde simulate: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     out_dir = Path(args.out) if args.out else _default_out()
+    problem = check_out_dir(out_dir, force=args.force)
+    if problem:
+        print(f"leap-sde simulate: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    from .experiment import format_table, run_experiment, run_warnings, write_outputs
+
     what = args.config or "the built-in default experiment (sharp-vs-flat double well, SGD vs SGD + LEAP)"
     if not args.quiet:
         print(f"leap-sde {__version__}: running {what}; results in {out_dir}", flush=True)
-    out = run_experiment(cfg, progress=not args.quiet, interrupt="return")
-    write_outputs(out_dir, out)
-    print(format_table(out))
-    if out.interrupted:
-        n = sum(r.escape.n_censored for r in out.runs)
-        print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
-              f"{n} censored in total; later σ values not run).", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if not args.quiet:
-        print(f"wall time {out.wall_time:.1f} s; results in {out_dir}")
-    return EXIT_OK
+    with _Signals() as sig:
+        try:
+            out = run_experiment(cfg, progress=not args.quiet, interrupt="return")
+        except KeyboardInterrupt:  # a signal outside the simulation loop, before any run finished
+            print(f"Interrupted before any run finished; nothing saved in {out_dir}.", file=sys.stderr)
+            return sig.exit_code
+        sig.deferring = True  # from here on a signal cannot interrupt the saving
+        write_outputs(out_dir, out)
+        print(format_table(out))
+        for w in run_warnings(out):
+            print(f"warning: {w}", file=sys.stderr)
+        if out.interrupted or sig.received:
+            n = sum(r.escape.n_censored for r in out.runs)
+            print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
+                  f"{n} censored in total; later runs not done).", file=sys.stderr)
+            return sig.exit_code
+        if not args.quiet:
+            print(f"wall time {out.wall_time:.1f} s; results in {out_dir}")
+        return EXIT_OK
 
 
 def cmd_validate(args, rest) -> int:
@@ -87,7 +161,8 @@ def main(argv=None) -> int:
                    "[exit], [run]); omitted: the built-in default experiment")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config key (value parsed as TOML; repeatable)")
-    p.add_argument("--out", help="result folder (default: runs/<timestamp>)")
+    p.add_argument("--out", help="result folder (default: runs/<timestamp>); must be new or empty unless --force")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
     for name, help_ in (("validate", "run the numerical validation suite (see leap-sde validate --help)"),
                         ("sweep", "run a parameter sweep (see leap-sde sweep --help)"),

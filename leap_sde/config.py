@@ -3,28 +3,21 @@
 
 Every key has a type and a range; an unknown section or key, a wrong type or an out-of-range value raises
 :class:`ConfigError` naming the key and listing the valid ones (the command line turns it into exit code 2).
-:func:`build` turns a resolved config into the objects :func:`leap_sde.simulate` takes.
+:func:`leap_sde.experiment.build` turns a resolved config into the objects :func:`leap_sde.simulate` takes.
 """
 from __future__ import annotations
 
 import copy
 import math
 import sys
-import warnings
 from dataclasses import dataclass
-
-import numpy as np
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import dynamics as dyn
-from . import landscapes as lands
-from . import schedules as sch
-
-__all__ = ["ConfigError", "DEFAULT_CONFIG", "resolve", "parse_override", "build", "Experiment", "load_toml"]
+__all__ = ["ConfigError", "DEFAULT_CONFIG", "resolve", "parse_override", "load_toml"]
 
 
 class ConfigError(ValueError):
@@ -121,6 +114,9 @@ SCHEMA = {
         "coord": _Key("int", 0, _nonneg),
         "direction": _Key("int", 0, doc="+1, -1, or 0: away from x0"),
         "center": _Key("floats", None), "radius": _Key("float", 1.0, _pos),
+        "require_barrier": _Key("bool", True, doc="false: allow a threshold / reach-ball first passage with no "
+                                                  "barrier between start and exit (e.g. uphill Ornstein-Uhlenbeck); "
+                                                  "rate and KS summaries are then marked not applicable"),
     },
     "run": {
         "particles": _Key("int", 2000, _ge1), "max_steps": _Key("int", 200_000, _ge1),
@@ -129,10 +125,14 @@ SCHEMA = {
         "occupation_steps": _Key("int", 0, _nonneg, doc="> 0: also run without exit for this many steps and "
                                                          "record the time in each basin"),
         "snapshots": _Key("int", 200, _nonneg, doc="number of occupation snapshots (0: none)"),
+        "preference": _Key("bool", False, doc="also escape from the target minimum back to the start minimum "
+                                              "and report the long-run preference tau_back/(tau_out + tau_back) "
+                                              "with its CI (needs init.x0 = exit.threshold = 'minimum')"),
     },
 }
 
-#: The built-in default experiment: sharp-vs-flat asymmetric double well, SGD (Hessian) noise, LEAP σ grid.
+#: The built-in default experiment: sharp-vs-flat asymmetric double well, SGD (Hessian) noise, LEAP σ grid;
+#: escapes sharp → flat and flat → sharp, whose mean times give the long-run flat share τ_f/(τ_f + τ_s).
 DEFAULT_CONFIG = {
     "landscape": {"kind": "sharp-flat", "curv_flat": 1.0, "curv_sharp": 4.0, "barrier_flat": 0.5,
                   "barrier_sharp": 0.5, "curv_saddle": 1.0},
@@ -141,7 +141,7 @@ DEFAULT_CONFIG = {
     "schedule": {"kind": "constant"},
     "init": {"x0": "minimum", "minimum": 1},
     "exit": {"kind": "threshold", "threshold": "minimum", "target_minimum": 0},
-    "run": {"particles": 2000, "max_steps": 200_000, "seed": 0, "occupation_steps": 20_000},
+    "run": {"particles": 2000, "max_steps": 200_000, "seed": 0, "preference": True},
 }
 
 
@@ -157,6 +157,8 @@ def _number(key, v, kind):
             if not v.is_integer():
                 raise _err(key, f"expected an integer, got {v!r}")
             v = int(v)
+        if not -2**62 <= v <= 2**62:
+            raise _err(key, f"must be in [-2^62, 2^62], got {v!r}")
         return v
     if not math.isfinite(v):
         raise _err(key, f"must be finite, got {v!r}")
@@ -193,6 +195,11 @@ def coerce_value(key, spec: _Key, v):
             raise _err(key, f"expected a list (diagonal) or a list of lists, got {v!r}")
         if all(isinstance(r, list) for r in v):
             v = [[_number(key, x, "float") for x in r] for r in v]
+            if any(len(r) != len(v) for r in v):
+                raise _err(key, f"a matrix must be square and non-empty ({len(v)} rows of {len(v)} numbers), "
+                                f"got rows of length {[len(r) for r in v]}")
+        elif any(isinstance(r, list) for r in v):
+            raise _err(key, f"expected a list of numbers (diagonal) or a list of lists (matrix), got {v!r}")
         else:
             v = [_number(key, x, "float") for x in v]
     elif t in ("x0", "threshold"):
@@ -217,8 +224,10 @@ def load_toml(path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start}); a config is TOML text") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
 
 
 def parse_override(text: str):
@@ -263,6 +272,12 @@ def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None)
     # keep only the keys of the chosen landscape kind, so config.toml shows what was used
     cfg["landscape"] = {k: v for k, v in cfg["landscape"].items()
                         if k in LANDSCAPE_KINDS[kind] or k in _COMMON_LANDSCAPE}
+    between_minima = (cfg["init"]["x0"] == "minimum" and cfg["exit"]["kind"] == "threshold"
+                      and cfg["exit"]["threshold"] == "minimum")
+    if cfg["run"]["preference"] and not between_minima and "preference" not in explicit["run"]:
+        cfg["run"]["preference"] = False  # the default experiment's setting, not applicable to this escape
+    from .experiment import Experiment  # imported here: experiment.py imports this module
+
     Experiment.from_config(cfg)  # builds every object once: range errors surface here
     return cfg
 
@@ -272,151 +287,3 @@ def _nest(triples):
     for s, k, v in triples:
         out.setdefault(s, {})[k] = v
     return out
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """The objects of one resolved config (``sigmas`` lists the LEAP σ values to compare)."""
-
-    landscape: lands.Landscape
-    x0: np.ndarray
-    eta: float
-    mode: str
-    noise: dyn.Noise
-    schedule: sch.Schedule
-    exit: dyn.Exit
-    sigmas: tuple
-    leap_kwargs: dict
-    run: dict
-
-    def leap(self, sigma):
-        return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
-
-    def simulate_kwargs(self, sigma) -> dict:
-        r = self.run
-        return dict(eta=self.eta, noise=self.noise, leap=self.leap(sigma), schedule=self.schedule, mode=self.mode,
-                    exit=self.exit, n_particles=r["particles"], max_steps=r["max_steps"],
-                    threads=r["threads"] or None, basins=r["basins"] and bool(self.landscape.saddles))
-
-    @classmethod
-    def from_config(cls, cfg) -> "Experiment":
-        try:
-            return cls._build(cfg)
-        except ConfigError:
-            raise
-        except (ValueError, TypeError) as e:
-            raise ConfigError(str(e)) from None
-
-    @classmethod
-    def _build(cls, cfg):
-        L, D, P, S, I, E, R = (cfg[k] for k in ("landscape", "dynamics", "leap", "schedule", "init", "exit", "run"))
-        land = _landscape(L)
-        mins = land.minima
-        x0 = I["x0"]
-        if x0 == "minimum":
-            if I["minimum"] >= len(mins):
-                raise ConfigError(f"init.minimum: must be < {len(mins)} (the landscape has {len(mins)} known "
-                                  f"minima), got {I['minimum']}")
-            x0 = mins[I["minimum"]].x
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        if x0.shape != (land.dim,):
-            raise ConfigError(f"init.x0: expected {land.dim} coordinate(s), got {x0.tolist()}")
-        noise = {"none": lambda: dyn.NoNoise(), "white": lambda: dyn.WhiteNoise(D["noise_std"]),
-                 "sgd-hessian": lambda: dyn.HessianNoise(D["batch_size"], floor=D["hessian_floor"]),
-                 "minibatch": lambda: _minibatch(D["batch_size"], L)}[D["noise"]]()
-        leap_kwargs = dict(mode=P["mode"], relative=P["relative"] or None, variant=P["variant"])
-        if P["variant"] == "lognormal" and not P["relative"]:
-            leap_kwargs["relative"] = None
-        sigmas = tuple(P["sigma"]) if isinstance(P["sigma"], list) else (P["sigma"],)
-        for s in sigmas:
-            dyn.LEAP(s, **leap_kwargs)
-        ext = _exit(E, land, x0)
-        if R["threads"]:
-            import numba
-
-            if R["threads"] > numba.config.NUMBA_NUM_THREADS:
-                raise ConfigError(f"run.threads: must be in [0, {numba.config.NUMBA_NUM_THREADS}], got {R['threads']}")
-        exp = cls(land, x0, D["eta"], D["mode"], noise, _schedule(S), ext, sigmas, leap_kwargs, dict(R))
-        from .simulate import check_setup
-
-        with warnings.catch_warnings():  # stability warnings are emitted by the run itself
-            warnings.simplefilter("ignore")
-            for s in sigmas:
-                check_setup(land, x0, ext, exp.eta, noise, exp.leap(s), exp.mode, exp.schedule)
-        return exp
-
-
-def _landscape(L):
-    kind = L["kind"]
-    if kind == "double-well":
-        land = lands.DoubleWell(barrier=L["barrier"], curv_min=L["curv_min"], curv_saddle=L["curv_saddle"])
-    elif kind == "sharp-flat":
-        land = lands.SharpFlatWell(**{k: L[k] for k in LANDSCAPE_KINDS[kind]})
-    elif kind == "polynomial":
-        land = lands.Polynomial(tuple(np.atleast_1d(L["coeffs"])))
-    elif kind == "quadratic":
-        H = np.asarray(L["hessian"], dtype=np.float64)
-        H = np.diag(H) if H.ndim == 1 else H
-        land = lands.Quadratic(H, center=L["center"])
-    elif kind == "entropic":
-        land = lands.EntropicWell(kappa=L["kappa"], c=L["c"])
-    else:
-        land = lands.StyblinskiTang(dim=L["dim"], sharpness=L["sharpness"])
-    if L["finite_sum_n"] > 0:
-        land = lands.FiniteSum.gaussian(land, L["finite_sum_n"], L["finite_sum_scale"], seed=L["finite_sum_seed"])
-    return land
-
-
-def _minibatch(batch, L):
-    if L["finite_sum_n"] < 1:
-        raise ConfigError("dynamics.noise: 'minibatch' needs a finite-sum landscape: set landscape.finite_sum_n "
-                          ">= 1 (number of samples)")
-    if not float(batch).is_integer():
-        raise ConfigError(f"dynamics.batch_size: must be an integer for minibatch noise, got {batch}")
-    return dyn.MinibatchNoise(int(batch))
-
-
-def _schedule(S):
-    kind = S["kind"]
-    main = {
-        "constant": lambda: sch.Constant(),
-        "step": lambda: sch.StepLR(S["step_size"], S["gamma"]),
-        "exponential": lambda: sch.ExponentialLR(S["gamma"]),
-        "cosine": lambda: sch.CosineAnnealingLR(S["T_max"], S["eta_min"]),
-        "cosine-restarts": lambda: sch.CosineAnnealingWarmRestarts(S["T_0"], S["T_mult"], S["eta_min"]),
-        "cyclic": lambda: sch.CyclicLR(S["max_lr"], S["step_size_up"], S["step_size_down"] or None,
-                                       S["cyclic_mode"], S["gamma"]),
-        "inverse-time": lambda: sch.InverseTimeLR(S["gamma"], S["power"]),
-    }[kind]()
-    if S["warmup_steps"] > 0:
-        return sch.Warmup(main, S["warmup_steps"], S["warmup_start_factor"])
-    return main
-
-
-def _exit(E, land, x0):
-    kind = E["kind"]
-    if kind == "none":
-        return dyn.NoExit()
-    if kind == "threshold":
-        thr = E["threshold"]
-        if thr == "minimum":
-            mins = land.minima
-            if E["target_minimum"] >= len(mins):
-                raise ConfigError(f"exit.target_minimum: must be < {len(mins)}, got {E['target_minimum']}")
-            thr = float(mins[E["target_minimum"]].x[E["coord"]] if E["coord"] < land.dim else np.nan)
-        if isinstance(thr, list):
-            raise ConfigError(f"exit.threshold: expected a number or 'minimum', got {thr!r}")
-        if E["coord"] >= land.dim:
-            raise ConfigError(f"exit.coord: must be in [0, {land.dim - 1}], got {E['coord']}")
-        direction = E["direction"] or (1 if thr > x0[E["coord"]] else -1)
-        if direction not in (1, -1):
-            raise ConfigError(f"exit.direction: must be +1, -1 or 0, got {direction}")
-        return dyn.Threshold(thr, coord=E["coord"], direction=direction)
-    center = E["center"] if E["center"] is not None else x0
-    ball = dyn.LeaveBall if kind == "leave-ball" else dyn.ReachBall
-    return ball(np.atleast_1d(np.asarray(center, dtype=np.float64)), E["radius"])
-
-
-def build(cfg) -> Experiment:
-    """The :class:`Experiment` of a resolved config."""
-    return Experiment.from_config(cfg)

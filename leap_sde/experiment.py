@@ -1,4 +1,5 @@
-"""Run a resolved config (one simulation per LEAP σ), summarise it and write the result folder.
+"""Build the objects of a resolved config (:class:`Experiment`), run it (one simulation per LEAP σ),
+summarise it and write the result folder.
 
 Result folder: ``config.toml`` (the fully resolved config: rerunning it repeats the run exactly),
 ``result.json``, ``escape_times.npz`` and PNG plots, all written atomically.  Every σ uses the same seed
@@ -7,29 +8,282 @@ Result folder: ``config.toml`` (the fully resolved config: rerunning it repeats 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from . import __version__
+from . import dynamics as dyn
+from . import landscapes as lands
+from . import schedules as sch
 from ._io import atomic_savefig, atomic_savez, atomic_write_json, atomic_write_text
-from .config import Experiment, build
+from .config import LANDSCAPE_KINDS, ConfigError
 from .dynamics import NoExit
 from .landscapes import SharpFlatWell
-from .simulate import EscapeResult, simulate
+from .simulate import EscapeResult, StabilityWarning, simulate
 
-__all__ = ["RunOutput", "ExperimentOutput", "run_experiment", "write_outputs", "escape_summary", "format_table"]
+__all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
+           "escape_summary", "preference_summary", "format_table", "result_dict", "run_warnings"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The objects of one resolved config (``sigmas`` lists the LEAP σ values to compare)."""
+
+    landscape: lands.Landscape
+    x0: np.ndarray
+    eta: float
+    mode: str
+    noise: dyn.Noise
+    schedule: sch.Schedule
+    exit: dyn.Exit
+    sigmas: tuple
+    leap_kwargs: dict
+    run: dict
+    require_barrier: bool = True
+    #: for ``run.preference``: the start point and exit of the escape back (target minimum → start minimum)
+    reverse_x0: Optional[np.ndarray] = None
+    reverse_exit: Optional[dyn.Exit] = None
+    #: names of the start and target minima in tables ("sharp"/"flat" for a SharpFlatWell)
+    names: tuple = ("start", "target")
+
+    def leap(self, sigma):
+        return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
+
+    def simulate_kwargs(self, sigma) -> dict:
+        r = self.run
+        return dict(eta=self.eta, noise=self.noise, leap=self.leap(sigma), schedule=self.schedule, mode=self.mode,
+                    exit=self.exit, n_particles=r["particles"], max_steps=r["max_steps"],
+                    threads=r["threads"] or None, basins=r["basins"] and bool(self.landscape.saddles),
+                    require_barrier=self.require_barrier)
+
+    def occupation_plan(self):
+        """(steps of the first half, of the second half, snapshot_every) of the occupation run, or None."""
+        n_occ = self.run["occupation_steps"]
+        if n_occ <= 0 or not self.landscape.saddles:
+            return None
+        snaps = self.run["snapshots"]
+        every = max(1, n_occ // snaps) if snaps else 0
+        n1 = max(1, (n_occ // 2 // every) * every) if every else max(1, n_occ // 2)
+        return n1, max(1, n_occ - n1), every
+
+    def memory_bytes(self) -> int:
+        """Estimated bytes of all runs kept in memory (every σ: escape, escape back, occupation halves)."""
+        from .simulate import estimate_memory
+
+        r = self.run
+        one = estimate_memory(self.landscape, r["particles"], r["max_steps"],
+                              basins=r["basins"] and bool(self.landscape.saddles))
+        per_sigma = one * (2 if self.reverse_exit is not None else 1)
+        plan = self.occupation_plan()
+        if plan is not None:
+            for n_steps in plan[:2]:
+                per_sigma += estimate_memory(self.landscape, r["particles"], n_steps, basins=True,
+                                             snapshot_every=plan[2])
+        return per_sigma * len(self.sigmas)
+
+    @classmethod
+    def from_config(cls, cfg) -> "Experiment":
+        try:
+            with np.errstate(all="ignore"):
+                return cls._build(cfg)
+        except ConfigError:
+            raise
+        except ArithmeticError as e:
+            raise ConfigError(f"values of extreme magnitude make the setup ill-defined ({e}); use moderate "
+                              "values") from None
+        except (ValueError, TypeError) as e:
+            raise ConfigError(str(e)) from None
+
+    @classmethod
+    def _build(cls, cfg):
+        L, D, P, S, I, E, R = (cfg[k] for k in ("landscape", "dynamics", "leap", "schedule", "init", "exit", "run"))
+        land = _keyed("landscape", _LANDSCAPE_NAMES, lambda: _landscape(L))
+        # the critical points are computed on first use: their errors also belong to [landscape]
+        mins, _ = _keyed("landscape", _LANDSCAPE_NAMES, lambda: (land.minima, land.saddles))
+        x0 = I["x0"]
+        if x0 == "minimum":
+            if not mins:
+                raise ConfigError("init.x0: the landscape has no known minimum to start from; give init.x0 as a "
+                                  "number or a list of numbers")
+            if I["minimum"] >= len(mins):
+                raise ConfigError(f"init.minimum: must be in [0, {len(mins) - 1}] (the landscape has {len(mins)} "
+                                  f"known minima), got {I['minimum']}")
+            x0 = mins[I["minimum"]].x
+        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+        if x0.shape != (land.dim,):
+            raise ConfigError(f"init.x0: expected {land.dim} coordinate(s), got {x0.tolist()}")
+        noise = _keyed("dynamics", {"std": "noise_std", "batch_size": "batch_size", "floor": "hessian_floor"},
+                       lambda: {"none": lambda: dyn.NoNoise(), "white": lambda: dyn.WhiteNoise(D["noise_std"]),
+                                "sgd-hessian": lambda: dyn.HessianNoise(D["batch_size"], floor=D["hessian_floor"]),
+                                "minibatch": lambda: _minibatch(D["batch_size"], L)}[D["noise"]]())
+        leap_kwargs = dict(mode=P["mode"], relative=P["relative"] or None, variant=P["variant"])
+        if P["variant"] == "lognormal" and not P["relative"]:
+            leap_kwargs["relative"] = None
+        sigmas = tuple(P["sigma"]) if isinstance(P["sigma"], list) else (P["sigma"],)
+        for s in sigmas:
+            _keyed("leap", {"sigma": "sigma", "relative": "relative", "mode": "mode", "variant": "variant"},
+                   lambda: dyn.LEAP(s, **leap_kwargs))
+        ext = _keyed("exit", {"value": "threshold", "coord": "coord", "direction": "direction", "center": "center",
+                              "radius": "radius"}, lambda: _exit(E, land, x0))
+        if R["threads"]:
+            import numba
+
+            if R["threads"] > numba.config.NUMBA_NUM_THREADS:
+                raise ConfigError(f"run.threads: must be in [0, {numba.config.NUMBA_NUM_THREADS}], got {R['threads']}")
+        schedule = _keyed("schedule", {}, lambda: _schedule(S))
+        rev_x0 = rev_exit = None
+        names = ("start", "target")
+        if R["preference"]:
+            if I["x0"] != "minimum" or E["kind"] != "threshold" or E["threshold"] != "minimum":
+                raise ConfigError("run.preference: needs an escape between two minima (init.x0 = 'minimum', "
+                                  "exit.kind = 'threshold', exit.threshold = 'minimum'); set run.preference = false")
+            rev_x0 = mins[E["target_minimum"]].x.copy()
+            rev_exit = dyn.Threshold(float(x0[E["coord"]]), coord=E["coord"], direction=-ext.direction)
+        if isinstance(land, lands.SharpFlatWell) and I["x0"] == "minimum" and len(mins) == 2:
+            h0, h1 = (float(m.hessian[0, 0]) for m in mins)  # minima[0] is the x < 0 side
+            side = ("flat", "sharp") if h0 < h1 else ("sharp", "flat") if h0 > h1 else ("left", "right")
+            names = (side[I["minimum"]], side[1 - I["minimum"]])
+        exp = cls(land, x0, D["eta"], D["mode"], noise, schedule, ext, sigmas, leap_kwargs, dict(R),
+                  require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names)
+        from .simulate import check_memory, check_setup
+
+        with warnings.catch_warnings():  # stability warnings are emitted by the run itself
+            warnings.simplefilter("ignore")
+            for s in sigmas:
+                for start, e in ((x0, ext), (rev_x0, rev_exit)):
+                    if start is None:
+                        continue
+                    _keyed("", _SETUP_NAMES, lambda: check_setup(
+                        land, start, e, exp.eta, noise, exp.leap(s), exp.mode, exp.schedule,
+                        require_barrier=exp.require_barrier, max_steps=R["max_steps"]))
+        _keyed("run", {"n_particles": "particles"}, lambda: check_memory(exp.memory_bytes(), "this experiment"))
+        return exp
+
+
+#: argument names of the landscape classes → config keys
+_LANDSCAPE_NAMES = {"hessian_matrix": "hessian", "center": "center", "coeffs": "coeffs", "kappa": "kappa", "c": "c",
+                    "dim": "dim", "sharpness": "sharpness", "barrier": "barrier", "curv_min": "curv_min",
+                    "curv_saddle": "curv_saddle", "curv_flat": "curv_flat", "curv_sharp": "curv_sharp",
+                    "barrier_flat": "barrier_flat", "barrier_sharp": "barrier_sharp", "n": "finite_sum_n",
+                    "scale": "finite_sum_scale", "seed": "finite_sum_seed"}
+#: prefixes of check_setup's errors → config keys
+_SETUP_NAMES = {"exit": "exit.kind", "noise": "dynamics.noise", "leap": "leap.variant"}
+
+
+def _keyed(section, names, fn):
+    """Run ``fn()``; a ValueError/TypeError becomes a ConfigError whose message starts with the config key
+    (``section.key``) instead of the Python argument name."""
+    try:
+        return fn()
+    except ConfigError:
+        raise
+    except ArithmeticError as e:  # overflow / division by zero from extreme magnitudes
+        where = f"[{section}]" if section else "the configuration"
+        raise ConfigError(f"{where}: values of extreme magnitude make the setup ill-defined ({e}); use moderate "
+                          "values") from None
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        head = msg.split(" ", 1)[0].rstrip(":")
+        if head in names:
+            key = names[head] if not section else f"{section}.{names[head]}"
+            rest = msg[len(head):].lstrip(":").strip()
+            raise ConfigError(f"{key}: {rest}") from None
+        raise ConfigError(f"[{section}] {msg}" if section else msg) from None
+
+
+def _landscape(L):
+    kind = L["kind"]
+    if kind == "double-well":
+        land = lands.DoubleWell(barrier=L["barrier"], curv_min=L["curv_min"], curv_saddle=L["curv_saddle"])
+    elif kind == "sharp-flat":
+        land = lands.SharpFlatWell(**{k: L[k] for k in LANDSCAPE_KINDS[kind]})
+    elif kind == "polynomial":
+        land = lands.Polynomial(tuple(float(c) for c in np.atleast_1d(L["coeffs"])))
+    elif kind == "quadratic":
+        H = np.asarray(L["hessian"], dtype=np.float64)
+        H = np.diag(H) if H.ndim == 1 else H
+        land = lands.Quadratic(H, center=L["center"])
+    elif kind == "entropic":
+        land = lands.EntropicWell(kappa=L["kappa"], c=L["c"])
+    else:
+        sh = L["sharpness"]
+        if isinstance(sh, list) and len(sh) not in (1, L["dim"]):
+            raise ConfigError(f"landscape.sharpness: expected one number or {L['dim']} (landscape.dim), got {sh!r}")
+        land = lands.StyblinskiTang(dim=L["dim"], sharpness=sh)
+    if L["finite_sum_n"] > 0:
+        land = lands.FiniteSum.gaussian(land, L["finite_sum_n"], L["finite_sum_scale"], seed=L["finite_sum_seed"])
+    return land
+
+
+def _minibatch(batch, L):
+    if L["finite_sum_n"] < 1:
+        raise ConfigError("dynamics.noise: 'minibatch' needs a finite-sum landscape: set landscape.finite_sum_n "
+                          ">= 1 (number of samples)")
+    if not float(batch).is_integer():
+        raise ConfigError(f"dynamics.batch_size: must be an integer for minibatch noise, got {batch}")
+    return dyn.MinibatchNoise(int(batch))
+
+
+def _schedule(S):
+    kind = S["kind"]
+    main = {
+        "constant": lambda: sch.Constant(),
+        "step": lambda: sch.StepLR(S["step_size"], S["gamma"]),
+        "exponential": lambda: sch.ExponentialLR(S["gamma"]),
+        "cosine": lambda: sch.CosineAnnealingLR(S["T_max"], S["eta_min"]),
+        "cosine-restarts": lambda: sch.CosineAnnealingWarmRestarts(S["T_0"], S["T_mult"], S["eta_min"]),
+        "cyclic": lambda: sch.CyclicLR(S["max_lr"], S["step_size_up"], S["step_size_down"] or None,
+                                       S["cyclic_mode"], S["gamma"]),
+        "inverse-time": lambda: sch.InverseTimeLR(S["gamma"], S["power"]),
+    }[kind]()
+    if S["warmup_steps"] > 0:
+        return sch.Warmup(main, S["warmup_steps"], S["warmup_start_factor"])
+    return main
+
+
+def _exit(E, land, x0):
+    kind = E["kind"]
+    if kind == "none":
+        return dyn.NoExit()
+    if kind == "threshold":
+        thr = E["threshold"]
+        if thr == "minimum":
+            mins = land.minima
+            if E["target_minimum"] >= len(mins):
+                raise ConfigError(f"exit.target_minimum: must be < {len(mins)}, got {E['target_minimum']}")
+            thr = float(mins[E["target_minimum"]].x[E["coord"]] if E["coord"] < land.dim else np.nan)
+        if isinstance(thr, list):
+            raise ConfigError(f"exit.threshold: expected a number or 'minimum', got {thr!r}")
+        if E["coord"] >= land.dim:
+            raise ConfigError(f"exit.coord: must be in [0, {land.dim - 1}], got {E['coord']}")
+        direction = E["direction"] or (1 if thr > x0[E["coord"]] else -1)
+        if direction not in (1, -1):
+            raise ConfigError(f"exit.direction: must be +1, -1 or 0, got {direction}")
+        return dyn.Threshold(thr, coord=E["coord"], direction=direction)
+    center = E["center"] if E["center"] is not None else x0
+    ball = dyn.LeaveBall if kind == "leave-ball" else dyn.ReachBall
+    return ball(np.atleast_1d(np.asarray(center, dtype=np.float64)), E["radius"])
+
+
+def build(cfg) -> Experiment:
+    """The :class:`Experiment` of a resolved config."""
+    return Experiment.from_config(cfg)
 
 
 @dataclass
 class RunOutput:
-    """One σ: the escape run and, if requested, the occupation run (no exit)."""
+    """One σ: the escape run, the escape back (``run.preference``) and the occupation run (no exit; its
+    two halves are kept separately in ``occupation_halves`` for the convergence check)."""
 
     sigma: float
     escape: EscapeResult
     occupation: Optional[EscapeResult] = None
+    reverse: Optional[EscapeResult] = None
+    occupation_halves: Optional[tuple] = None  #: (basin_steps of the first half, of the second half)
 
 
 @dataclass
@@ -40,70 +294,248 @@ class ExperimentOutput:
     interrupted: bool = False
 
 
+#: escapes needed (each way) before a long-run preference is reported
+MIN_ESCAPES = 10
+#: KS p-value below which the exponential law, and with it the censored mean, is rejected
+KS_REJECT = 0.01
+
+
+def _mean_steps(res: EscapeResult):
+    """Mean escape time in steps with its SE and how it was estimated.
+
+    No censoring: the sample mean, SE = s/√N (no model).  Censoring: the censored exponential MLE ``T/d``,
+    SE = mean/√d, valid only under the exponential exit law (checked by the caller with the KS test).
+    """
+    t = res.steps.astype(np.float64)
+    if res.n_diverged == 0 and res.n_censored == 0:
+        se = float(t.std(ddof=1) / np.sqrt(t.size)) if t.size > 1 else float("nan")
+        return float(t.mean()), se, "sample mean"
+    if res.n_escaped == 0:
+        return float("inf"), float("nan"), "no escape"
+    e = res.rate(unit="steps")
+    return float(e.mean), float(e.mean / np.sqrt(e.n_escaped)), "censored exponential MLE"
+
+
 def escape_summary(res: EscapeResult) -> dict:
-    """The ``escape`` block of result.json (steps and continuous time)."""
+    """The ``escape`` block of result.json (steps and continuous time).
+
+    ``rate_*``/``ks_pvalue`` are the censored exponential MLE and the KS test of the exponential exit law;
+    for a first passage without a barrier (``exponential_law`` false) they are None and the mean is the
+    sample mean (None if any particle was censored).  ``n_unstable`` counts the escapes that happened while
+    GD's step was linearly unstable at the start minimum (part of ``n_escaped``)."""
     steps = res.rate(unit="steps")
     t = res.rate(unit="time")
-    return {
+    ks = res.ks_pvalue() if res.n_escaped >= 5 else None
+    out = {
         "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.stderr,
         "mean_steps": steps.mean, "mean_steps_ci": list(steps.mean_ci),
         "rate_per_time": t.rate, "rate_per_time_ci": list(t.rate_ci),
         "mean_time": t.mean, "mean_time_ci": list(t.mean_ci),
         "n_particles": res.n_particles, "n_escaped": steps.n_escaped, "n_censored": steps.n_censored,
-        "n_diverged": steps.n_diverged, "ks_pvalue": res.ks_pvalue() if res.n_escaped >= 5 else None,
+        "n_diverged": steps.n_diverged, "n_unstable": res.n_unstable,
+        "ks_pvalue": None if ks is None or not np.isfinite(ks) else float(ks),
         "exposure_steps": steps.exposure, "max_steps": res.max_steps, "confidence": steps.confidence,
-        "interrupted": res.interrupted,
+        "exponential_law": res.exponential_law, "interrupted": res.interrupted,
     }
-
-
-def _occupation_summary(exp: Experiment, res: Optional[EscapeResult]) -> Optional[dict]:
-    if res is None or res.basin_steps is None:
-        return None
-    frac = res.basin_fractions()
-    out = {"basin_edges": res.basin_edges.tolist(), "basin_fractions": frac.tolist(), "steps": res.max_steps,
-           "n_diverged": res.n_diverged}
-    if isinstance(exp.landscape, SharpFlatWell):
-        out["flat_fraction"] = float(frac[0])  # the flat minimum lies at x < 0
+    if not res.exponential_law:
+        for k in ("rate_per_step", "rate_ci", "rate_stderr", "rate_per_time", "rate_per_time_ci", "ks_pvalue"):
+            out[k] = None
+        if res.n_censored or res.n_diverged or res.n_escaped < 2:
+            out.update(mean_steps=None, mean_steps_ci=None, mean_time=None, mean_time_ci=None, mean_steps_se=None)
+        else:
+            for unit, key in (("steps", "mean_steps"), ("time", "mean_time")):
+                x = res.steps.astype(np.float64) if unit == "steps" else res.times
+                m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size))
+                out[key], out[key + "_ci"] = m, [m - 1.96 * se, m + 1.96 * se]
+                out[key + "_se"] = se
+        return out
+    m, se, how = _mean_steps(res)
+    out["mean_steps_se"] = se if np.isfinite(se) else None
     return out
 
 
+def preference_summary(exp: Experiment, out_res: EscapeResult, back: EscapeResult) -> dict:
+    """Long-run preference between the start minimum A and the target minimum B from the two escapes.
+
+    The dynamics alternates between sojourns "last visited A" (from reaching A until reaching B) and "last
+    visited B"; by the renewal-reward theorem the long-run share of time whose last-visited minimum is B is
+    ``π_B = τ_BA/(τ_AB + τ_BA)`` with τ_AB, τ_BA the mean first-passage times A → B and B → A (no exponential
+    law needed; it is the basin occupation up to the short transits between the basins).  Reported with the
+    ratio ``τ_BA/τ_AB`` and 95% CIs from ``SE(log ratio) = √((SE_AB/τ_AB)² + (SE_BA/τ_BA)²)``.
+
+    ``settled`` is False, and no number is reported, when fewer than ``MIN_ESCAPES`` particles escaped either
+    way, particles diverged or escaped through instability, or a censored mean rests on an exponential law
+    that the KS test rejects (p < ``KS_REJECT``): the run is then too short or the quantity undefined.
+    """
+    a, b = exp.names
+    d = {"definition": f"long-run share of time whose last-visited minimum is the {b} one = "
+                       f"tau_{b}/(tau_{a} + tau_{b}), tau_X the mean steps to escape from X to the other minimum",
+         "start": a, "target": b, "settled": False, "note": None,
+         f"tau_{a}_steps": None, f"tau_{b}_steps": None, "tau_ratio": None, "tau_ratio_ci": None,
+         f"{b}_share": None, f"{b}_share_ci": None, "log_ratio": None, "log_ratio_se": None}
+    problems = []
+    stats = []
+    for name, r in ((a, out_res), (b, back)):
+        m, se, how = _mean_steps(r)
+        stats.append((m, se))
+        d[f"tau_{name}_steps"] = m if np.isfinite(m) else None
+        if r.n_escaped < MIN_ESCAPES:
+            problems.append(f"only {r.n_escaped} escapes from the {name} minimum (need {MIN_ESCAPES}): run longer")
+        if r.n_diverged:
+            problems.append(f"{r.n_diverged} particles diverged from the {name} minimum")
+        if r.n_unstable:
+            problems.append(f"{r.n_unstable} escapes from the {name} minimum were linear instability")
+        if how == "censored exponential MLE" and r.n_escaped >= 5:
+            p = r.ks_pvalue()
+            if np.isfinite(p) and p < KS_REJECT:
+                problems.append(f"{r.n_censored} runs from the {name} minimum censored and the exponential law "
+                                f"that the censored mean needs is rejected (KS p = {p:.3g}): raise run.max_steps")
+    if problems:
+        d["note"] = "; ".join(problems)
+        return d
+    (ma, sa), (mb, sb) = stats
+    lr = float(np.log(mb / ma))
+    se = float(np.hypot(sa / ma, sb / mb))
+    lo, hi = lr - 1.96 * se, lr + 1.96 * se
+    d.update(settled=True, log_ratio=lr, log_ratio_se=se, tau_ratio=float(np.exp(lr)),
+             tau_ratio_ci=[float(np.exp(lo)), float(np.exp(hi))])
+    d[f"{b}_share"] = float(1 / (1 + np.exp(-lr)))
+    d[f"{b}_share_ci"] = [float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))]
+    return d
+
+
+def _occupation_summary(exp: Experiment, run: RunOutput) -> Optional[dict]:
+    """Basin occupation of the run without exit, split into two halves of equal length.
+
+    Each particle's fraction of the half spent in each basin gives a mean and an SE across particles.  The
+    second-half fractions are reported (``basin_fractions``; ``flat_fraction`` for a SharpFlatWell) only if
+    the run has settled: the two halves agree within 3 SE in every basin and at least 30 particles changed
+    basin (else both halves could agree only because nothing moved).  Otherwise they are None, the raw
+    halves are kept (``first_half_fractions``/``second_half_fractions``) and ``note`` says why."""
+    res = run.occupation
+    if res is None or res.basin_steps is None or run.occupation_halves is None:
+        return None
+    c1, c2 = (np.asarray(c, dtype=np.float64) for c in run.occupation_halves)
+    f1 = c1 / np.maximum(c1.sum(axis=1, keepdims=True), 1)
+    f2 = c2 / np.maximum(c2.sum(axis=1, keepdims=True), 1)
+    m1, m2 = f1.mean(axis=0), f2.mean(axis=0)
+    n = f1.shape[0]
+    se = np.sqrt(f1.var(axis=0, ddof=1) / n + f2.var(axis=0, ddof=1) / n) if n > 1 else np.full(m1.shape, np.inf)
+    moved = int(np.count_nonzero(np.count_nonzero(c1 + c2, axis=1) >= 2))
+    z = np.abs(m2 - m1) / np.where(se > 0, se, np.inf)
+    drift = bool(np.any(np.abs(m2 - m1) > 3 * se))
+    settled = not drift and moved >= 30 and res.n_diverged == 0
+    note = None
+    if not settled:
+        why = []
+        if drift:
+            why.append(f"the two halves differ (by {float(np.max(np.abs(m2 - m1))):.3g}, "
+                       f"{float(np.max(z[np.isfinite(z)])) if np.any(np.isfinite(z)) else float('inf'):.1f} SE)")
+        if moved < 30:
+            why.append(f"only {moved} particles changed basin")
+        if res.n_diverged:
+            why.append(f"{res.n_diverged} particles diverged")
+        note = "not settled: " + " and ".join(why) + "; raise run.occupation_steps"
+    out = {"basin_edges": res.basin_edges.tolist(), "steps": res.max_steps, "n_diverged": res.n_diverged,
+           "settled": settled, "note": note, "particles_changed_basin": moved,
+           "first_half_fractions": m1.tolist(), "second_half_fractions": m2.tolist(),
+           "half_difference_se": se.tolist(),
+           "basin_fractions": m2.tolist() if settled else None}
+    if isinstance(exp.landscape, SharpFlatWell):
+        h0, h1 = (float(m.hessian[0, 0]) for m in exp.landscape.minima)
+        if h0 < h1:  # the flat minimum lies at x < 0
+            out["flat_fraction"] = float(m2[0]) if settled else None
+    return out
+
+
+def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
+    n1, n2, every = exp.occupation_plan()
+    kw = dict(kw, exit=NoExit(), basins=True, snapshot_every=every, require_barrier=True)
+    first = simulate(exp.landscape, exp.x0, seed=np.random.SeedSequence(seed, spawn_key=(1,)), progress=progress,
+                     interrupt=interrupt, **dict(kw, max_steps=n1))
+    if first.interrupted:
+        return first, None
+    second = simulate(exp.landscape, first.positions.copy(), seed=np.random.SeedSequence(seed, spawn_key=(2,)),
+                      progress=progress, interrupt=interrupt, **dict(kw, max_steps=n2))
+    snaps = None
+    if first.snapshots is not None and second.snapshots is not None and every and \
+            first.snapshots.shape[0] == n1 // every + 1:
+        snaps = np.concatenate([first.snapshots, second.snapshots[1:]])
+    status = np.where(first.status == 2, first.status, second.status).astype(np.int8)
+    both = replace(second, status=status, steps=first.steps + second.steps, times=first.times + second.times,
+                   max_steps=n1 + n2, basin_steps=first.basin_steps + second.basin_steps, snapshots=snaps,
+                   warnings=tuple(dict.fromkeys(first.warnings + second.warnings)),
+                   wall_time=first.wall_time + second.wall_time)
+    return both, (first.basin_steps, second.basin_steps)
+
+
 def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> ExperimentOutput:
-    """Simulate ``cfg`` (resolved) for every σ in ``leap.sigma``; with ``interrupt="return"`` a Ctrl-C keeps
-    what was simulated (the interrupted run's unfinished particles are censored) and skips the rest."""
+    """Simulate ``cfg`` (resolved) for every σ in ``leap.sigma``: the escape run, with ``run.preference`` the
+    escape back, with ``run.occupation_steps`` the occupation run in two halves.  With ``interrupt="return"``
+    a Ctrl-C (or SIGTERM, which the CLI turns into one) keeps what was simulated (the interrupted run's
+    unfinished particles are censored) and skips the rest."""
     exp = build(cfg)
     out = ExperimentOutput(config=cfg)
     t0 = time.perf_counter()
     seed = cfg["run"]["seed"]
-    for sigma in exp.sigmas:
-        kw = exp.simulate_kwargs(sigma)
-        res = simulate(exp.landscape, exp.x0, seed=seed, progress=progress, interrupt=interrupt, **kw)
-        run = RunOutput(sigma, res)
-        out.runs.append(run)
-        if res.interrupted:
-            out.interrupted = True
-            break
-        n_occ = cfg["run"]["occupation_steps"]
-        if n_occ > 0 and exp.landscape.saddles:
-            snaps = cfg["run"]["snapshots"]
-            kw.update(exit=NoExit(), max_steps=n_occ, basins=True,
-                      snapshot_every=max(1, n_occ // snaps) if snaps else 0)
-            run.occupation = simulate(exp.landscape, exp.x0, seed=np.random.SeedSequence(seed, spawn_key=(1,)),
-                                      progress=progress, interrupt=interrupt, **kw)
-            if run.occupation.interrupted:
-                out.interrupted = True
-                break
+    try:
+        _run_all(exp, out, seed, progress, interrupt)
+    except KeyboardInterrupt:  # between two simulations: keep the finished ones
+        if interrupt == "raise" or not out.runs:
+            raise
+        out.interrupted = True
     out.wall_time = time.perf_counter() - t0
     return out
 
 
+def _run_all(exp, out, seed, progress, interrupt):
+    for sigma in exp.sigmas:
+        kw = exp.simulate_kwargs(sigma)
+        with warnings.catch_warnings():  # the result carries its warnings (result.json, CLI)
+            warnings.simplefilter("ignore", StabilityWarning)
+            res = simulate(exp.landscape, exp.x0, seed=seed, progress=progress, interrupt=interrupt, **kw)
+            run = RunOutput(sigma, res)
+            out.runs.append(run)
+            if res.interrupted:
+                out.interrupted = True
+                return
+            if exp.reverse_exit is not None:
+                run.reverse = simulate(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
+                                       progress=progress, interrupt=interrupt, **dict(kw, exit=exp.reverse_exit))
+                if run.reverse.interrupted:
+                    out.interrupted = True
+                    return
+            if exp.occupation_plan() is not None:
+                run.occupation, run.occupation_halves = _run_occupation(exp, kw, seed, progress, interrupt)
+                if run.occupation.interrupted:
+                    out.interrupted = True
+                    return
+
+
+def run_warnings(out: ExperimentOutput) -> list:
+    """The runs' warnings, each once, prefixed with the σ and the run they come from."""
+    msgs = []
+    for r in out.runs:
+        for label, res in (("escape", r.escape), ("escape back", r.reverse), ("occupation", r.occupation)):
+            if res is not None:
+                msgs.extend(f"σ = {r.sigma:g}, {label}: {w}" for w in res.warnings)
+    return list(dict.fromkeys(msgs))
+
+
 def result_dict(out: ExperimentOutput) -> dict:
-    """result.json: for one σ the ``escape``/``occupation`` blocks at the top level, for several a ``runs``
-    list holding one such pair per σ."""
+    """result.json: for one σ the ``escape``/``escape_back``/``preference``/``occupation`` blocks at the top
+    level, for several a ``runs`` list holding one such set per σ; ``warnings`` lists every warning."""
     exp = build(out.config)
-    runs = [{"leap.sigma": r.sigma, "escape": escape_summary(r.escape),
-             "occupation": _occupation_summary(exp, r.occupation)} for r in out.runs]
+    runs = []
+    for r in out.runs:
+        d = {"leap.sigma": r.sigma, "escape": escape_summary(r.escape)}
+        if r.reverse is not None:
+            d["escape_back"] = escape_summary(r.reverse)
+            d["preference"] = preference_summary(exp, r.escape, r.reverse)
+        d["occupation"] = _occupation_summary(exp, r)
+        runs.append(d)
     d = {"version": __version__, "seed": out.config["run"]["seed"], "wall_time_s": out.wall_time,
-         "interrupted": out.interrupted}
+         "interrupted": out.interrupted, "warnings": run_warnings(out)}
     if len(runs) == 1 and len(exp.sigmas) == 1:
         d.update(runs[0])
     else:
@@ -111,22 +543,86 @@ def result_dict(out: ExperimentOutput) -> dict:
     return d
 
 
-def format_table(out: ExperimentOutput) -> str:
-    """Plain-text table: one row per σ."""
-    exp = build(out.config)
-    head = f"{'sigma':>7} {'rate/step [95% CI]':>34} {'mean steps [95% CI]':>32} {'flat frac':>9} " \
-           f"{'escaped':>7} {'censored':>8} {'diverged':>8} {'KS p':>6}"
+def _ci(v, lo, hi, fmt):
+    if v is None:
+        return "n/a"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _escape_rows(runs, pick):
+    head = f"{'sigma':>7} {'mean steps [95% CI]':>32} {'rate/step [95% CI]':>34} {'escaped':>7} {'censored':>8} " \
+           f"{'diverged':>8} {'unstable':>8} {'KS p':>6}"
     lines = [head, "-" * len(head)]
-    for r in out.runs:
-        e = escape_summary(r.escape)
-        occ = _occupation_summary(exp, r.occupation) or {}
-        ci = f"{e['rate_per_step']:.3e} [{e['rate_ci'][0]:.3e}, {e['rate_ci'][1]:.3e}]"
-        mci = f"{e['mean_steps']:.4g} [{e['mean_steps_ci'][0]:.4g}, {e['mean_steps_ci'][1]:.4g}]"
-        flat = f"{occ['flat_fraction']:.3f}" if "flat_fraction" in occ else "-"
-        ks = f"{e['ks_pvalue']:.3f}" if e["ks_pvalue"] is not None else "-"
-        lines.append(f"{r.sigma:>7.4g} {ci:>34} {mci:>32} {flat:>9} {e['n_escaped']:>7} {e['n_censored']:>8} "
-                     f"{e['n_diverged']:>8} {ks:>6}")
+    for r in runs:
+        res = pick(r)
+        if res is None:
+            continue
+        e = escape_summary(res)
+        mci = _ci(e["mean_steps"], *(e["mean_steps_ci"] or (0, 0)), ".4g")
+        ci = _ci(e["rate_per_step"], *(e["rate_ci"] or (0, 0)), ".3e")
+        ks = f"{e['ks_pvalue']:.3f}" if e["ks_pvalue"] is not None else ("n/a" if not e["exponential_law"] else "-")
+        lines.append(f"{r.sigma:>7.4g} {mci:>32} {ci:>34} {e['n_escaped']:>7} {e['n_censored']:>8} "
+                     f"{e['n_diverged']:>8} {e['n_unstable']:>8} {ks:>6}")
+    return lines
+
+
+def format_table(out: ExperimentOutput) -> str:
+    """Plain-text tables: the escape (one row per σ); with ``run.preference`` the escape back and the
+    long-run preference; with an occupation run its two halves and whether it settled."""
+    exp = build(out.config)
+    a, b = exp.names
+    r0 = out.config["run"]
+    both = exp.reverse_exit is not None
+    lines = [f"Escape{f' from the {a} minimum' if both else ''} (x0 = {_pt(exp.x0)}, exit {_exit_text(exp.exit)}; "
+             f"{r0['particles']} particles, at most {r0['max_steps']} steps):"]
+    lines += _escape_rows(out.runs, lambda r: r.escape)
+    if both and any(r.reverse is not None for r in out.runs):
+        lines += ["", f"Escape back from the {b} minimum (x0 = {_pt(exp.reverse_x0)}, exit "
+                      f"{_exit_text(exp.reverse_exit)}):"]
+        lines += _escape_rows(out.runs, lambda r: r.reverse)
+        lines += ["", f"Long-run preference: share of time whose last-visited minimum is the {b} one, "
+                      f"tau_{b}/(tau_{a} + tau_{b}) (tau: mean escape steps):"]
+        head = f"{'sigma':>7} {f'tau_{b}/tau_{a} [95% CI]':>30} {f'{b} share [95% CI]':>26}  note"
+        lines += [head, "-" * len(head)]
+        for r in out.runs:
+            if r.reverse is None:
+                continue
+            p = preference_summary(exp, r.escape, r.reverse)
+            if p["settled"]:
+                ratio = _ci(p["tau_ratio"], *p["tau_ratio_ci"], ".4g")
+                share = _ci(p[f"{b}_share"], *p[f"{b}_share_ci"], ".3f")
+                lines.append(f"{r.sigma:>7.4g} {ratio:>30} {share:>26}")
+            else:
+                lines.append(f"{r.sigma:>7.4g} {'not settled':>30} {'not settled':>26}  {p['note']}")
+    occ = [(r, _occupation_summary(exp, r)) for r in out.runs]
+    occ = [(r, o) for r, o in occ if o is not None]
+    if occ:
+        nb = len(occ[0][1]["first_half_fractions"])
+        lines += ["", f"Occupation without exit ({occ[0][1]['steps']} steps from x0, two halves; fraction of time in "
+                      f"each basin along coordinate 0, split at {occ[0][1]['basin_edges']}):"]
+        head = f"{'sigma':>7} {'1st half':>{8 * nb + 2}} {'2nd half':>{8 * nb + 2}} {'long-run':>{8 * nb + 2}}  note"
+        lines += [head, "-" * len(head)]
+        for r, o in occ:
+            f = lambda v: "[" + ", ".join(f"{x:.3f}" for x in v) + "]"  # noqa: E731
+            lr = f(o["basin_fractions"]) if o["settled"] else "not settled"
+            lines.append(f"{r.sigma:>7.4g} {f(o['first_half_fractions']):>{8 * nb + 2}} "
+                         f"{f(o['second_half_fractions']):>{8 * nb + 2}} {lr:>{8 * nb + 2}}  {o['note'] or ''}")
     return "\n".join(lines)
+
+
+def _exit_text(e):
+    if isinstance(e, dyn.Threshold):
+        return f"x[{e.coord}] {'>=' if e.direction > 0 else '<='} {e.value:.4g}"
+    if isinstance(e, dyn.LeaveBall):
+        return f"|x - {_pt(e.center)}| >= {e.radius:g}"
+    if isinstance(e, dyn.ReachBall):
+        return f"|x - {_pt(e.center)}| < {e.radius:g}"
+    return "none"
+
+
+def _pt(x):
+    x = np.asarray(x).ravel()
+    return f"{x[0]:.4g}" if x.size == 1 else "[" + ", ".join(f"{v:.4g}" for v in x) + "]"
 
 
 def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path:
@@ -142,6 +638,12 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path
         arrays[f"times_{i}"] = r.escape.times
         arrays[f"status_{i}"] = r.escape.status
         arrays[f"exit_points_{i}"] = r.escape.positions
+        if r.escape.unstable is not None:
+            arrays[f"unstable_{i}"] = r.escape.unstable
+        if r.reverse is not None:
+            arrays[f"back_steps_{i}"] = r.reverse.steps
+            arrays[f"back_times_{i}"] = r.reverse.times
+            arrays[f"back_status_{i}"] = r.reverse.status
     arrays["sigma"] = np.array([r.sigma for r in out.runs])
     atomic_savez(out_dir / "escape_times.npz", **arrays)
     atomic_write_json(out_dir / "result.json", result_dict(out))

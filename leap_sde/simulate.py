@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,7 +22,8 @@ from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_mei
 from .landscapes import CustomLandscape, FiniteSum, Landscape
 from .schedules import Constant, Schedule
 
-__all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed", "check_setup"]
+__all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed", "check_setup",
+           "estimate_memory"]
 
 
 class Status(enum.IntEnum):
@@ -32,7 +35,8 @@ class Status(enum.IntEnum):
 
 
 class StabilityWarning(UserWarning):
-    """The start minimum is unstable for the chosen step size (GD or LEAP mean-square condition fails)."""
+    """The start minimum is unstable at some step of the schedule: GD's linear condition η_k·λ_max(H) < 2,
+    LEAP's mean-square condition or LEAP's almost-sure condition fails (the message says which)."""
 
 
 def normalize_seed(seed) -> np.random.SeedSequence:
@@ -55,13 +59,20 @@ class EscapeResult:
     ----------
     status : (N,) int8 — :class:`Status` of each particle.
     steps : (N,) int64 — steps until exit, divergence or censoring.
-    times : (N,) float64 — the same in continuous time ``t = Σ_k η_k``.
+    times : (N,) float64 — the same in continuous time ``t = Σ_{j<k} η_j`` of the unperturbed schedule, an
+        exact function of the step count ``k`` (``k·η`` for a constant rate), so equal steps give equal times.
     positions : (N, d) — final positions (the exit point for escaped particles).
     basin_steps : (N, b) int64 or None — steps spent in each basin (basins split coordinate 0 at
         ``basin_edges``).
     snapshots : (S, N, d) or None — positions at steps ``0, snapshot_every, 2·snapshot_every, ...``.
     seed_entropy : the SeedSequence entropy that reproduces the run.
     interrupted : True if Ctrl-C stopped the run (unfinished particles are then censored).
+    warnings : human-readable warnings about the run (instability of the start minimum, first passage
+        without a barrier); the same texts are emitted as :class:`StabilityWarning` / shown on the CLI.
+    unstable : (N,) bool or None — escaped particles whose escape step had ``η_k·λ_max(H) ≥ 2`` at the start
+        minimum (linear instability of GD, not noise-driven escape); None when no step is unstable.
+    exponential_law : False for a first passage without a barrier (``require_barrier=False``): the
+        exponential exit law and hence rate/KS summaries do not apply.
     """
 
     status: np.ndarray
@@ -77,6 +88,9 @@ class EscapeResult:
     snapshot_every: int = 0
     interrupted: bool = False
     wall_time: float = 0.0
+    warnings: tuple = ()
+    unstable: Optional[np.ndarray] = None
+    exponential_law: bool = True
 
     @property
     def n_particles(self) -> int:
@@ -97,6 +111,12 @@ class EscapeResult:
     @property
     def n_diverged(self) -> int:
         return int(np.count_nonzero(self.status == Status.DIVERGED))
+
+    @property
+    def n_unstable(self) -> int:
+        """Escapes that happened while GD's step was linearly unstable at the start minimum (part of
+        ``n_escaped``)."""
+        return 0 if self.unstable is None else int(np.count_nonzero(self.unstable))
 
     @property
     def exit_points(self) -> np.ndarray:
@@ -137,6 +157,38 @@ class EscapeResult:
         return self.basin_steps.sum(axis=0) / tot if tot else np.zeros(self.basin_steps.shape[1])
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What :func:`check_setup` found: warning texts and GD's instability threshold on the rate."""
+
+    warnings: tuple = ()
+    eta_unstable: float = math.inf  #: η with η·λ_max(H) = 2 at the start minimum (inf: unknown / none)
+    first_unstable: int = -1        #: first step k < max_steps with η_k ≥ eta_unstable (-1: none)
+
+
+def _schedule_scan(schedule):
+    """Compiled ``scan(sp, eta0, n, eta_unstable)`` → (min η_k, its k, max η_k, its k, first k with
+    η_k ≥ eta_unstable or −1, their count) over k < n, and ``etas_at(sp, eta0, ks, out)``, built from the
+    schedule's own kernel code (the formula the simulation uses)."""
+    return _schedule_scan_for(schedule.key, tuple(schedule._kernel_source()))
+
+
+@functools.lru_cache(maxsize=None)
+def _schedule_scan_for(key, source):
+    from ._codegen import compile_module
+
+    body = [*source, "", "",
+            "@nb.njit(cache=True)", "def scan(sp, eta0, n, eta_unstable):",
+            "    lo, hi = math.inf, -math.inf", "    k_lo, k_hi, first, count = 0, 0, -1, 0",
+            "    for k in range(n):", "        e = S_eta(sp, eta0, k)",
+            "        if e < lo:", "            lo, k_lo = e, k", "        if e > hi:", "            hi, k_hi = e, k",
+            "        if e >= eta_unstable:", "            if first < 0:", "                first = k",
+            "            count += 1", "    return lo, k_lo, hi, k_hi, first, count", "", "",
+            "@nb.njit(cache=True)", "def etas_at(sp, eta0, ks, out):",
+            "    for i in range(ks.shape[0]):", "        out[i] = S_eta(sp, eta0, ks[i])"]
+    return compile_module(body, {}, tag=f"schedule scan {key}")
+
+
 def elapsed_time(schedule: Schedule, eta: float, steps: np.ndarray) -> np.ndarray:
     """Continuous time ``t_k = Σ_{j<k} η_j`` after ``steps`` (any shape) of the unperturbed schedule: an exact
     function of the step count (``k·η`` for a constant rate; otherwise one running sum in step order, shared
@@ -152,11 +204,56 @@ def elapsed_time(schedule: Schedule, eta: float, steps: np.ndarray) -> np.ndarra
     return out.reshape(steps.shape)
 
 
-def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
-    """The checks :func:`simulate` makes before running (ValueError naming the argument; StabilityWarning).
+def _require_barrier(landscape, x0, exit):
+    if not isinstance(exit, (Threshold, ReachBall)):
+        return
+    hint = "; pass require_barrier=False (config: exit.require_barrier = false) for a first passage without one"
+    saddles = landscape.saddles
+    if not saddles:
+        raise ValueError(f"exit: {type(landscape).__name__} has no saddle, so there is no barrier to "
+                         f"escape over (use LeaveBall for stability experiments){hint}")
+    if landscape.dim == 1:
+        # a barrier is a local maximum between start and exit (the exit may sit on it), or else the
+        # exit lies uphill of the start (e.g. just before the saddle, as the Gobet-Menozzi shift puts it)
+        target = exit.value if isinstance(exit, Threshold) else float(exit.center[0])
+        lo, hi = sorted((float(x0[0]), target))
+        between = any(lo <= s.x[0] <= hi and s.x[0] != x0[0] for s in saddles)
+        if between:
+            return
+        if isinstance(landscape, CustomLandscape) and landscape.loss_fn is None:
+            raise ValueError(f"exit: no saddle of the landscape lies between x0={x0[0]} and the exit at {target}, "
+                             f"and without loss_fn it cannot be checked that the exit is uphill{hint}")
+        if landscape.loss([target]) <= landscape.loss(x0):
+            raise ValueError(f"exit: no barrier (local maximum) of the landscape lies between x0={x0[0]} "
+                             f"and the exit at {target}, which is downhill; the escape would be deterministic{hint}")
+
+
+def _leap_scale(leap, eta_k):
+    return leap.sigma * eta_k if leap.is_relative and leap.variant != "lognormal" else leap.sigma
+
+
+def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, require_barrier: bool = True,
+                max_steps: int = 1) -> _Setup:
+    """The checks :func:`simulate` makes before running: ValueError naming the argument for an impossible
+    setup; a :class:`StabilityWarning` (also returned in ``.warnings``) for each stability condition that
+    fails at the start minimum (curvature h = λ_max(H)) at some step k < ``max_steps`` of the schedule:
+
+    * GD: ``η_k·h ≥ 2`` — the linearised map ``1 − η_k h`` expands: the minimum is not a basin while it holds;
+    * LEAP mean-square: ``h ≥ h_ms(η_k, σ)`` (Gaussian: ``h(η_k² + σ²) ≥ 2η_k``) — the stationary variance of the
+      linearised iterates is infinite (heavy tails), yet they may still converge almost surely;
+    * LEAP almost-sure: Lyapunov exponent ``E log|1 − η̃_k h| > 0`` — the iterates leave the minimum
+      almost surely (theory notes: docs/theory.md §3 and §8).
+
+    The LEAP conditions are evaluated at the smallest and largest scheduled rate (for the Gaussian
+    variant the mean-square threshold ``2η/(η² + σ²)`` is unimodal in η, so its minimum over the schedule
+    lies at one of them); in d dimensions the curvature is λ_max (exact for a diagonal H).
 
     ``x0`` is one start point (d,) or one per particle (N, d).
     """
+    try:
+        exit.lower(landscape.dim)
+    except ValueError as e:
+        raise ValueError(f"exit: {e}") from None
     starts = x0.reshape(-1, landscape.dim)
     for x in starts:
         if exit.satisfied(x):
@@ -168,34 +265,66 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule):
         raise ValueError("noise: HessianNoise needs a landscape with a Hessian (CustomLandscape(hess_fn=...))")
     if mode == "sde" and leap is not None and leap.variant == "clipped":
         raise ValueError("leap: variant='clipped' has no SDE model; use mode='discrete'")
-    if isinstance(exit, (Threshold, ReachBall)) and not isinstance(landscape, CustomLandscape):
-        saddles = landscape.saddles
-        if not saddles:
-            raise ValueError(f"exit: {type(landscape).__name__} has no saddle, so there is no barrier to "
-                             "escape over; use LeaveBall for stability experiments")
-        if landscape.dim == 1:
-            # a barrier is a local maximum between start and exit (the exit may sit on it), or else the
-            # exit lies uphill of the start (e.g. just before the saddle, as the Gobet-Menozzi shift puts it)
-            target = exit.value if isinstance(exit, Threshold) else float(exit.center[0])
-            lo, hi = sorted((float(x0[0]), target))
-            between = any(lo <= s.x[0] <= hi and s.x[0] != x0[0] for s in saddles)
-            if not between and landscape.loss([target]) <= landscape.loss(x0):
-                raise ValueError(f"exit: no barrier (local maximum) of the landscape lies between x0={x0[0]} "
-                                 f"and the exit at {target}, which is downhill; the escape would be deterministic")
+    if require_barrier:
+        _require_barrier(landscape, x0, exit)
     mins = landscape.minima
-    if mins and not isinstance(landscape, CustomLandscape):
-        m = min(mins, key=lambda c: float(np.sum((c.x - x0) ** 2)))
-        h = float(np.linalg.eigvalsh(m.hessian).max())
-        eta0 = float(schedule.values(eta, 1)[0])
-        if eta0 * h >= 2:
-            warnings.warn(f"η·λ_max(H) = {eta0 * h:.3g} >= 2 at the start minimum x={m.x.tolist()}: gradient "
-                          "descent itself is unstable there", StabilityWarning, stacklevel=3)
-        elif leap is not None and leap.sigma > 0 and leap.variant == "gaussian":
-            s = leap.sigma * eta0 if leap.is_relative else leap.sigma
-            if h * (eta0 ** 2 + s ** 2) >= 2 * eta0:
-                warnings.warn(f"LEAP mean-square condition h(η²+σ²) < 2η fails at the start minimum "
-                              f"(h = {h:.3g}, η = {eta0:.3g}, σ = {s:.3g}): the iterates have infinite variance "
-                              "there", StabilityWarning, stacklevel=3)
+    if not mins:
+        return _Setup()
+    m = min(mins, key=lambda c: float(np.sum((c.x - x0) ** 2)))
+    if not np.all(np.isfinite(m.hessian)):
+        return _Setup()
+    h = float(np.linalg.eigvalsh(m.hessian).max())
+    if not h > 0:
+        return _Setup()
+    eta_unstable = 2.0 / h
+    if isinstance(schedule, Constant):
+        lo = hi = float(eta)
+        k_lo = k_hi = 0
+        first, count = (0, max_steps) if eta >= eta_unstable else (-1, 0)
+    else:
+        # the scan costs one rate evaluation per step (≈ 1 s per 10⁸ steps); beyond 10⁹ steps only those are checked
+        lo, k_lo, hi, k_hi, first, count = _schedule_scan(schedule).scan(
+            schedule.lower(), float(eta), min(int(max_steps), 10**9), eta_unstable)
+    msgs = []
+    where = f"at the start minimum x={m.x.tolist()} (λ_max(H) = {h:.4g})"
+    if first >= 0:
+        e_first = float(schedule.values(eta, first + 1)[first]) if first else float(schedule.values(eta, 1)[0])
+        msgs.append(f"GD step unstable {where}: η_k·λ_max(H) = {e_first * h:.4g} >= 2 from step k = {first} "
+                    f"({count} of the {max_steps} steps): the minimum is not a basin while this holds, so escapes "
+                    "during those steps are linear instability, not noise-driven escape (counted in n_unstable)")
+    if leap is not None and leap.sigma > 0:
+        from . import theory as th
+
+        rel = leap.is_relative and leap.variant != "lognormal"
+        ms_hit = as_hit = None
+        for e, k in sorted({(lo, k_lo), (hi, k_hi)}):
+            with np.errstate(all="ignore"):
+                try:
+                    h_ms = th.leap_mean_square_threshold(e, leap.sigma, relative=rel, variant=leap.variant)
+                except (ValueError, OverflowError, ZeroDivisionError):
+                    h_ms = 0.0
+                try:
+                    lam = th.leap_lyapunov_exponent(h, e, leap.sigma, relative=rel, variant=leap.variant)
+                except (ValueError, OverflowError, ZeroDivisionError):
+                    lam = math.inf
+            if as_hit is None and not lam < 0:
+                as_hit = (e, k, lam)
+            elif ms_hit is None and h >= h_ms:
+                ms_hit = (e, k, h_ms)
+        if as_hit is not None:
+            e, k, lam = as_hit
+            msgs.append(f"LEAP almost-sure condition fails {where}: Lyapunov exponent E log|1 − η̃h| = {lam:.3g} "
+                        f">= 0 at η_k = {e:.4g} (step {k}), σ = {_leap_scale(leap, e):.4g}: the linearised "
+                        "iterates leave the minimum almost surely (unstable), so escapes are instability-driven")
+        elif ms_hit is not None:
+            e, k, h_ms = ms_hit
+            msgs.append(f"LEAP mean-square condition fails {where}: h = {h:.4g} >= h_ms = {h_ms:.4g} at η_k = {e:.4g} "
+                        f"(step {k}), σ = {_leap_scale(leap, e):.4g}: the linearised iterates have infinite "
+                        "stationary variance (heavy tails), but the almost-sure condition E log|1 − η̃h| < 0 holds, "
+                        "so they still converge to the minimum almost surely; large excursions, not a certain exit")
+    for msg in msgs:
+        warnings.warn(msg, StabilityWarning, stacklevel=3)
+    return _Setup(tuple(msgs), eta_unstable, first)
 
 
 @nb.njit(cache=True)
@@ -223,6 +352,7 @@ def simulate(
     snapshot_max_bytes: int = 256 * 2**20,
     progress: bool | Callable = False,
     interrupt: str = "raise",
+    require_barrier: bool = True,
     _general_kernel: bool = False,
 ) -> EscapeResult:
     """Simulate ``n_particles`` independent copies of an optimizer from ``x0`` until they exit.
@@ -249,6 +379,14 @@ def simulate(
         or a callable ``f(steps_done, max_steps, n_escaped, N)`` called after each slice of steps.
     interrupt : on Ctrl-C, ``"raise"`` (default) or ``"return"`` the partial result with unfinished
         particles censored and ``interrupted=True``.
+    require_barrier : for :class:`Threshold` and :class:`ReachBall` exits, refuse (ValueError) a setup with no
+        barrier between start and exit (no saddle, or a downhill exit in 1-D), where escape is not the
+        rare, exponentially distributed event the rate estimates assume.  ``False`` allows such first passages
+        (e.g. an uphill first passage of an Ornstein–Uhlenbeck process, or convergence times into a
+        ``ReachBall``); the result then has ``exponential_law=False`` and a note in ``warnings``.
+
+    Memory: the arrays are estimated first (:func:`estimate_memory`); a run that would need more than the
+    available memory raises ValueError with the estimate.
 
     Returns
     -------
@@ -256,7 +394,17 @@ def simulate(
     """
     if not isinstance(landscape, Landscape):
         raise TypeError(f"landscape must be a leap_sde Landscape, got {type(landscape).__name__}")
-    x0 = np.asarray(x0, dtype=np.float64)
+    if x0 is None or isinstance(x0, (str, bytes)):
+        raise TypeError(f"x0 must be a number or an array of numbers of shape ({landscape.dim},), got {x0!r}")
+    try:
+        x0 = np.asarray(x0, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"x0 must be a number or an array of numbers of shape ({landscape.dim},), "
+                        f"got {x0!r}") from None
+    if isinstance(eta, bool) or not isinstance(eta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"eta must be a real number > 0, got {eta!r}")
+    if not isinstance(require_barrier, bool):
+        raise TypeError(f"require_barrier must be True or False, got {require_barrier!r}")
     x0 = x0.reshape(1) if x0.ndim == 0 else x0
     if x0.shape != (landscape.dim,) and not (x0.ndim == 2 and x0.shape[1] == landscape.dim):
         raise ValueError(f"x0 must have shape ({landscape.dim},) or (n_particles, {landscape.dim}), got {x0.shape}")
@@ -268,6 +416,11 @@ def simulate(
             raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
     if leap is not None and not isinstance(leap, LEAP):
         raise TypeError(f"leap must be a LEAP or None, got {type(leap).__name__}")
+    if leap is not None:
+        if leap.relative is not None and not isinstance(leap.relative, (bool, np.bool_)):
+            raise TypeError(f"leap: relative must be True, False or None, got {leap.relative!r}")
+        if isinstance(leap.sigma, bool) or not isinstance(leap.sigma, (int, float, np.integer, np.floating)):
+            raise TypeError(f"leap: sigma must be a real number >= 0, got {leap.sigma!r}")
     if mode not in ("discrete", "sde"):
         raise ValueError(f"mode must be 'discrete' or 'sde', got {mode!r}")
     if interrupt not in ("raise", "return"):
@@ -281,7 +434,11 @@ def simulate(
     n_threads = min(nb.config.NUMBA_NUM_THREADS, -(-n // 64)) if threads is None else check_int("threads", threads, 1)
     if n_threads > nb.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
-    check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule)
+    setup = check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, require_barrier=require_barrier,
+                        max_steps=max_steps)
+    need = estimate_memory(landscape, n, max_steps, basins=basins, snapshot_every=snapshot_every,
+                           snapshot_max_bytes=snapshot_max_bytes)
+    check_memory(need, "the simulation")
     ss = normalize_seed(seed)
 
     d = landscape.dim
@@ -332,10 +489,64 @@ def simulate(
         if bar is not None:
             bar.close()
     status[status == K.RUNNING] = K.CENSORED
-    return EscapeResult(status=status, steps=steps, times=elapsed_time(schedule, eta, steps), positions=X, max_steps=max_steps, eta=float(eta),
+    times = elapsed_time(schedule, eta, steps)
+    unstable = None
+    if setup.first_unstable >= 0:
+        esc = status == K.ESCAPED
+        last = np.maximum(steps[esc] - 1, 0).astype(np.int64)  # index of the step that met the exit
+        e_last = np.empty(last.size)
+        _schedule_scan(schedule).etas_at(schedule.lower(), float(eta), last, e_last)
+        unstable = np.zeros(n, dtype=bool)
+        unstable[np.flatnonzero(esc)] = e_last >= setup.eta_unstable
+    notes = list(setup.warnings)
+    if not require_barrier and isinstance(exit, (Threshold, ReachBall)):
+        notes.append("first passage without the barrier check (require_barrier=False): the exit law need not be "
+                     "exponential, so rate and KS-against-exponential summaries do not apply")
+    return EscapeResult(status=status, steps=steps, times=times, positions=X, max_steps=max_steps, eta=float(eta),
                         seed_entropy=ss.entropy, basin_edges=edges, basin_steps=counts if basins else None,
                         snapshots=snaps if n_snaps else None, snapshot_every=snapshot_every,
-                        interrupted=interrupted, wall_time=time.perf_counter() - t_start)
+                        interrupted=interrupted, wall_time=time.perf_counter() - t_start, warnings=tuple(notes),
+                        unstable=unstable, exponential_law=require_barrier or not isinstance(exit, (Threshold,
+                                                                                                   ReachBall)))
+
+
+def estimate_memory(landscape, n_particles: int, max_steps: int, *, basins: bool = False, snapshot_every: int = 0,
+                    snapshot_max_bytes: int = 256 * 2**20) -> int:
+    """Bytes :func:`simulate` allocates for one run: per particle the state and final position (2·8d), the
+    RNG state (32), steps, times and status (17), basin counts (8·(b + 1)), and the snapshots
+    (``min(max_steps/snapshot_every + 1, snapshot_max_bytes/(8Nd))·8Nd``), plus the result's copies (8d + 17)."""
+    d, n = int(landscape.dim), int(n_particles)
+    per = 8 * d * 3 + 32 + 17 * 2
+    if basins:
+        per += 8 * (len(landscape.saddles) + 1)
+    snaps = 0
+    if snapshot_every:
+        n_snaps = min(int(max_steps) // int(snapshot_every) + 1, max(1, int(snapshot_max_bytes) // (8 * n * d)))
+        snaps = n_snaps * 8 * n * d
+    return n * per + snaps
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(need: int, what: str) -> None:
+    """ValueError naming the estimate if ``need`` bytes exceed the available memory."""
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"n_particles: {what} needs an estimated {need / 2**30:.3g} GiB of memory, more than the "
+                         f"{avail / 2**30:.3g} GiB available; use fewer particles or snapshots")
 
 
 class _TqdmProgress:

@@ -84,7 +84,7 @@ def test_simulate_writes_all_result_files(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, _ = run_cli(["simulate", "--out", str(out), "--quiet", *SMALL], capsys)
     assert code == 0
-    assert "rate/step" in stdout and "flat frac" in stdout
+    assert "rate/step" in stdout and "flat share" in stdout and "Occupation" in stdout
     for f in ("config.toml", "result.json", "escape_times.npz", "survival.png", "histogram.png", "occupation.png"):
         assert (out / f).stat().st_size > 0, f
     assert not list(out.glob(".*tmp"))  # no temporary file left behind
@@ -98,7 +98,11 @@ def test_simulate_writes_all_result_files(tmp_path, capsys):
             assert key in e
         assert len(e["rate_ci"]) == 2 and e["rate_ci"][0] <= e["rate_per_step"] <= e["rate_ci"][1]
         assert e["n_escaped"] + e["n_censored"] + e["n_diverged"] == 50
-        assert 0 <= r["occupation"]["flat_fraction"] <= 1
+        occ = r["occupation"]
+        assert all(0 <= f <= 1 for f in occ["first_half_fractions"] + occ["second_half_fractions"])
+        # a 500-step occupation run from the sharp minimum has not settled: no long-run number is reported
+        assert occ["settled"] is False and occ["flat_fraction"] is None and "not settled" in occ["note"]
+        assert r["preference"]["start"] == "sharp" and r["preference"]["target"] == "flat"
     z = np.load(out / "escape_times.npz")
     assert z["steps_1"].shape == (50,) and list(z["sigma"]) == [0.0, 0.1]
     assert res["runs"][1]["escape"]["n_escaped"] == int(np.sum(z["status_1"] == 1))

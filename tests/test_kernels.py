@@ -155,7 +155,7 @@ from leap_sde import _kernels
 from user_grad import grad
 land = ls.CustomLandscape(grad, 1, params=[0.05])
 res = ls.simulate(land, [-1.0], eta=0.01, noise=ls.WhiteNoise(4.0), exit=ls.Threshold(1.0),
-                  n_particles=16, max_steps=500, seed=3)
+                  n_particles=16, max_steps=500, seed=3, require_barrier=False)  # no saddle given
 kernel = _kernels.kernel_for(land, ls.WhiteNoise(4.0), None, ls.Constant(), ls.Threshold(1.0), "discrete")
 print(len(kernel.stats.cache_hits), len(kernel.stats.cache_misses), int(res.steps.sum()))
 """

@@ -104,9 +104,9 @@ def run(cfg: Config):
         x = np.array(X0, dtype=float)
         for j in range(J):
             eta = ETA0 * 2.0**-j
+            seed = cfg.reseed(np.random.SeedSequence([1300, p, j]))
             r = ls.simulate(land, x, eta=eta, noise=ls.WhiteNoise(STD), leap=ls.LEAP(RHO, relative=True),
-                            n_particles=1, max_steps=L0 * 2**j, seed=np.random.SeedSequence([1300, p, j]),
-                            threads=1)  # one particle: a parallel launch would only add thread wake-ups
+                            n_particles=1, max_steps=L0 * 2**j, seed=seed, threads=1)  # one particle: a parallel launch would only add thread wake-ups
             x = r.positions[0]
             ends[j, p] = x
     etas = ETA0 * 2.0 ** -np.arange(J)

@@ -216,7 +216,7 @@ def run_arrhenius(cfg: Config):
     cv_exb = math.sqrt(m2b / m1b**2 - 1)
     t = res.times[res.escaped]
     cv = float(t.std() / t.mean())
-    rng = np.random.default_rng(7)  # bootstrap SE of the CV (400 resamples)
+    rng = np.random.default_rng(cfg.reseed(7))  # bootstrap SE of the CV (400 resamples)
     boots = [np.std(s) / np.mean(s) for s in (rng.choice(t, t.size) for _ in range(400))]
     cv_se = float(np.std(boots))
     par = dict(dU_over_D=pe["r"], eta=eta, N=res.n_particles, censored=res.n_censored)
@@ -224,7 +224,8 @@ def run_arrhenius(cfg: Config):
         cid, f"ΔU/D={pe['r']}: CV of τ vs exact discrete chain", claim="coefficient of variation of the exit time "
         "= exact value from E τ and E τ² of the discrete chain", source=SRC_DISC, kind="exact", theory=cv_ex,
         estimate=cv, se=cv_se, model_tol=abs(cv_ex - cv_exb) / 3, tol_note="grid error (Richardson step)",
-        params=par, note="bootstrap SE (400 resamples, seed 7)"))
+        params=par, note="bootstrap SE (400 resamples, seed 7"
+        + (f", reseeded by --seed {cfg.seed})" if cfg.seed is not None else ")")))
     t0 = 5.0 / H_MIN  # transient: a few in-well relaxation times 1/U''(a)
     p_ks = res.ks_pvalue(t0=t0, unit="time")
     cases.append(make_case(

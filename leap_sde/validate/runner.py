@@ -1,4 +1,4 @@
-"""``leap-sde validate [--quick | --full] [--only NAME ...] [--out DIR] [--threads N]``.
+"""``leap-sde validate [--quick | --full] [--only NAME ...] [--seed N] [--out DIR] [--threads N]``.
 
 Runs the validation cases, writes ``<out>/report.md`` with the summary table, the details of every check
 and the figures beside it, prints the table and returns a non-zero exit code if any check FAILS
@@ -27,6 +27,16 @@ def all_cases():
     for mod in (langevin, eyring, quadratic, sgd_noise, leap_escape, convergence, minibatch, indicator):
         cases.extend(mod.CASES)
     return sorted(cases, key=lambda c: c.number)
+
+
+def _seed_arg(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
 
 
 def _select(names):
@@ -67,6 +77,8 @@ def write_report(cfg: Config, rows, timings, wall, argv) -> Path:
         f"- date: {_dt.datetime.now().isoformat(timespec='seconds')}; leap_sde {leap_sde.__version__}; "
         f"python {platform.python_version()}; {platform.machine()}",
         f"- wall time: {wall:.0f} s; threads: {cfg.threads or 'all'}",
+        "- seed: " + ("each case's own fixed seed (no --seed)" if cfg.seed is None else
+                      f"{cfg.seed} (--seed: every case reseeded, case seed s → SeedSequence([{cfg.seed}, s]))"),
         "- verdicts: " + ", ".join(f"{v.value} {counts[v]}" for v in Verdict),
         "",
         "Verdict rule: agree ⟺ |simulation − theory| ≤ model tol + 3 SE (one-sided where marked). "
@@ -126,6 +138,9 @@ def run_suite(argv=None) -> int:
     p.add_argument("--only", nargs="+", metavar="NAME", default=None, help="case numbers or names")
     p.add_argument("--out", default=None, help="output directory (default: validation/reports/<mode>)")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--seed", type=_seed_arg, default=None, metavar="N",
+                   help="reseed every case with fresh randomness derived from N >= 0 (default: the cases' own "
+                        "fixed seeds, as in the committed reports); the report records it")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
@@ -135,7 +150,7 @@ def run_suite(argv=None) -> int:
         return 0
     quick = not a.full
     out = Path(a.out) if a.out else Path("validation") / "reports" / ("quick" if quick else "full")
-    cfg = Config(quick=quick, out=out, threads=a.threads)
+    cfg = Config(quick=quick, out=out, threads=a.threads, seed=a.seed)
     chosen = _select(a.only)
     rows, timings = [], {}
     t_all = time.perf_counter()
@@ -158,8 +173,9 @@ def run_suite(argv=None) -> int:
     path = write_report(cfg, rows, timings, wall, argv)
     print(_table(rows))
     n_fail = sum(r.verdict == Verdict.FAIL for r in rows)
+    seed = "" if cfg.seed is None else f"; seed {cfg.seed}"
     print(f"\n{len(rows)} checks: " + ", ".join(f"{v.value} {sum(r.verdict == v for r in rows)}" for v in Verdict)
-          + f"; wall {wall:.0f} s; report: {path}")
+          + f"; wall {wall:.0f} s{seed}; report: {path}")
     return 1 if n_fail else 0
 
 
