@@ -287,6 +287,19 @@ def main(argv=None) -> str:
                  + ("MET" if med >= 1.8 else f"MISSED by {1.8 / med:.2f}x (machine shared: load {os.getloadavg()[0]:.1f})"))
     lines.append(f"{'  idle-machine projection':<24s} {'(2 x per-CPU-s rate ratio)':>28s} {eff:6.2f}x "
                  f"[{min(effs):5.2f}, {max(effs):5.2f}]x {'1.8x':>7s}  " + ("MET" if eff >= 1.8 else "MISSED"))
+    lines += ["", "optimizer cost per particle-step, relative to plain SGD on the same row (CPU-s, interleaved):"]
+    for base in (all_rows[0], all_rows[2]):
+        plain_steps = calibrate(lambda s: kernel_rate(base, s), args.seconds)
+        for opt, target in ((ls.SGD(momentum=0.9), 1.3), (ls.SGD(momentum=0.9, nesterov=True), 1.3),
+                            (ls.Adam(), 2.0), (ls.AdamW(), 2.0)):
+            other = Row(base.name, base.land, base.x0, {**base.kw, "optimizer": opt}, base.n, 0.0)
+            kernel_rate(other, 4)
+            costs = []
+            for _ in range(args.reps):
+                costs.append(kernel_rate(base, plain_steps)[0] / kernel_rate(other, plain_steps)[0])
+            med = float(np.median(costs))
+            lines.append(f"  {base.name:<20s} {opt.key:<22s} {med:5.2f}x [{min(costs):4.2f}, {max(costs):4.2f}]  "
+                         f"target <= {target:.1f}x  " + ("MET" if med <= target else f"MISSED by {med / target:.2f}x"))
     lines += ["", "first call in a fresh interpreter (import excluded), empty caches (cold) and with the caches the cold "
               "run left (warm):"]
     for what, ci, cf, wi, wf in first_calls(args.quick):

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "theory.md"
 # Files whose references the lead engineer is rewriting together with their docstrings (issue 11); remove an entry
 # once its references to the old notes point at docs/theory.md.
-PENDING = {"leap_sde/dynamics.py", "leap_sde/landscapes.py", "leap_sde/simulate.py"}
+PENDING = {"leap_sde/simulate.py"}
 
 
 def _sections():

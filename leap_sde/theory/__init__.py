@@ -32,6 +32,9 @@ Contents (one submodule per concept; every name is re-exported here)
 ``stability`` — stability thresholds
     :func:`gd_stability_threshold`, :func:`leap_mean_square_threshold`,
     :func:`leap_lyapunov_exponent`, :func:`leap_almost_sure_threshold`.
+``momentum`` — SGD with (Nesterov) momentum + LEAP on a quadratic (derived in this project, §9)
+    :func:`momentum_stationary_moments`, :func:`momentum_mean_square_radius`, :func:`momentum_transfer`,
+    :func:`heavy_ball_stability_threshold`.
 ``tails`` — heavy tails
     :func:`leap_abs_moment`, :func:`kesten_tail_index`, :func:`hill_estimator`.
 ``indicator`` — escape-efficiency indicator (Zhu et al.)
@@ -70,6 +73,12 @@ from .stability import (
     leap_lyapunov_exponent,
     leap_almost_sure_threshold,
 )
+from .momentum import (
+    momentum_transfer,
+    momentum_stationary_moments,
+    momentum_mean_square_radius,
+    heavy_ball_stability_threshold,
+)
 from .tails import leap_abs_moment, kesten_tail_index, hill_estimator, _quad_abs_moment
 from .indicator import escape_indicator, escape_indicator_isotropic, ou_loss_increase, discrete_loss_increase
 from .discrete import (
@@ -81,6 +90,8 @@ from .discrete import (
 )
 
 __all__ = [
+    "momentum_transfer", "momentum_stationary_moments", "momentum_mean_square_radius",
+    "heavy_ball_stability_threshold",
     "GOBET_MENOZZI_BETA",
     "STEP_VARIANTS",
     "mfpt_1d",
