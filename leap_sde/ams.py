@@ -109,6 +109,7 @@ class AMSResult:
     runs: tuple
     levels: tuple           #: (z_A, z_Σ) of the score
     eta: float
+    n_replicas: int = 0
     wall_time: float = 0.0
     warnings: tuple = field(default=())
 
@@ -236,7 +237,7 @@ def ams(
     for r, child in enumerate(ss.spawn(n_runs)):
         eng = _Engine(kernel, static, n, d, n_state, n_threads)
         runs.append(_one_run(eng, child, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes))
-    return _summarise(runs, eta, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
+    return _summarise(runs, eta, n, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
 
 
 def _one_run(eng, ss, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes) -> AMSRun:
@@ -337,7 +338,7 @@ def _branch(eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, max_steps):
     return X, O, steps, scores, prefix[donors] + (steps - k0), in_b
 
 
-def _summarise(runs, eta, levels, wall, notes) -> AMSResult:
+def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
     m = np.array([r.mean_steps for r in runs])
     p = np.array([r.probability for r in runs])
     k = len(runs)
@@ -350,4 +351,4 @@ def _summarise(runs, eta, levels, wall, notes) -> AMSResult:
                      mean_time_ci=(ci[0] * eta, ci[1] * eta), rate=1.0 / (mean * eta) if mean > 0 else math.inf,
                      rate_ci=rate_ci, probability=p_mean, probability_ci=(p_mean - tq * p_se, p_mean + tq * p_se),
                      work_steps=int(sum(r.work_steps for r in runs)), iterations=int(sum(r.iterations for r in runs)),
-                     runs=tuple(runs), levels=levels, eta=float(eta), wall_time=wall, warnings=notes)
+                     runs=tuple(runs), levels=levels, eta=float(eta), n_replicas=n, wall_time=wall, warnings=notes)

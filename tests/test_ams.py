@@ -64,3 +64,19 @@ def test_ams_refuses_what_it_cannot_estimate():
         ls.ams(DW, [-1.0], n_runs=1, **kw)
     with pytest.raises(ValueError, match="levels"):
         ls.ams(DW, [-1.0], levels=(-0.5, -0.9), **kw)
+
+
+def test_ams_from_the_command_line(tmp_path):
+    """run.method = "ams" in a config: result.json keeps the escape block's fields plus the AMS diagnostics.
+    The shipped config (ΔU/D = 20) against the exact chain: within 3 SE + 2% (seed 1, 8 runs x 500 replicas)."""
+    import json
+    from pathlib import Path
+
+    from leap_sde.cli import main
+
+    cfg = Path(__file__).resolve().parents[1] / "simulations" / "configs" / "ams_double_well.toml"
+    assert main(["simulate", str(cfg), "--quiet", "--out", str(tmp_path / "run")]) == 0
+    esc = json.loads((tmp_path / "run" / "result.json").read_text())["escape"]
+    assert esc["method"] == "ams" and esc["ams"]["runs"] == 8 and esc["ams"]["work_steps"] > 0
+    exact, grid_err = _exact_chain(0.01, math.sqrt(2 * 0.05 / 0.01))
+    assert abs(esc["mean_steps"] - exact) <= 3 * esc["mean_steps_se"] + 0.02 * exact + grid_err
