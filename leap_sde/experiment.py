@@ -485,6 +485,8 @@ def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> Ex
             raise
         out.interrupted = True
     out.wall_time = time.perf_counter() - t0
+    for msg in run_warnings(out):  # once each, labelled with σ and run (the runs' own ones were held back)
+        warnings.warn(msg, UserWarning if "require_barrier" in msg else StabilityWarning, stacklevel=2)
     return out
 
 

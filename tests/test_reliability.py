@@ -127,6 +127,22 @@ def test_result_json_has_top_level_warnings_and_n_unstable(tmp_path, capsys):
     assert "warning:" in err and "unstable" in err and "unstable" in stdout
 
 
+def test_run_experiment_emits_each_warning_once_for_callers_that_record_them():
+    """The sweep records the warnings a point raises: each run's warning arrives once, labelled with σ."""
+    from leap_sde.experiment import run_experiment, run_warnings
+
+    cfg = resolve({"landscape": {"kind": "quadratic", "hessian": [1.0]}, "dynamics": {"eta": 2.5, "noise": "none"},
+                   "init": {"x0": 0.1}, "exit": {"kind": "leave-ball", "radius": 5.0},
+                   "leap": {"sigma": [0.0, 0.1]}, "run": {"particles": 4, "max_steps": 50}})
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = run_experiment(cfg)
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ls.StabilityWarning)]
+    assert msgs == run_warnings(out) and len(msgs) == len(set(msgs)) == 3  # σ = 0.1: GD and almost-sure
+    assert msgs[0].startswith("σ = 0, escape: GD step unstable") and msgs[1].startswith("σ = 0.1, escape: GD")
+    assert msgs[2].startswith("σ = 0.1, escape: LEAP almost-sure condition fails")
+
+
 def test_mean_square_warning_says_what_it_implies():
     """h = 1.5, η = 1, σ = 0.8: h(η² + σ²) = 2.46 ≥ 2η (mean-square fails) but E log|1 − η̃h| = −0.37 < 0:
     the text must say so, and indeed the iterates converge (seed 0, 2000 particles: all of them reach
