@@ -7,6 +7,7 @@ from .estimates import (ArrheniusFit, RateEstimate, SurvivalCurve, arrhenius_fit
                         ks_exponential)
 from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWell, FiniteSum, Landscape, Polynomial,
                          Quadratic, SharpFlatWell, StyblinskiTang, ThreeHoleWell)
+from .optimizers import SGD, Adam, AdamW
 from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
                         InverseTimeLR, Schedule, StepLR, Warmup)
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
@@ -22,5 +23,6 @@ __all__ = [
     "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",
     "Schedule",
     "StepLR", "Warmup",
+    "SGD", "Adam", "AdamW",
     "EscapeResult", "StabilityWarning", "Status", "normalize_seed", "simulate",
 ]

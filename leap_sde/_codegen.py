@@ -45,13 +45,15 @@ class Layout:
     (draw with ``z, s0, s1, s2, s3 = normal_t(s0, s1, s2, s3)`` or ``uniform_int_t``), the rate ``eta_k``, the
     parameter arguments ``lp`` (landscape), ``nz`` (noise), ``lv`` (LEAP), ``ep`` (exit), the finite-sum
     offsets ``off`` (n, d), the landscape functions ``L_grad``/``L_hess`` (their own form) and, in array
-    layout, ``GRAD(x, lp, out)``/``HESS(x, lp, out)``, and ``RATE(sigma, eta_k, z)`` for LEAP.
+    layout, ``GRAD(x, lp, out)``/``HESS(x, lp, out)``, ``RATE(sigma, eta_k, z)`` for LEAP, the step count
+    ``k``, the optimizer's parameters ``op`` and its state (``state``: scalars ``m0, m1`` or arrays ``m``).
     """
 
     reg: bool
     d: int
     form: str
     constant_hessian: bool = False
+    state: tuple = ()      # the optimizer's per-coordinate state names (e.g. ("m", "v"))
 
     def grad_call(self, xs: str) -> str:
         """Expression for the gradient at the coordinates ``xs`` (register layout)."""

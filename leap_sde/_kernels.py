@@ -29,6 +29,7 @@ thread count or on how particles are interleaved.
 from __future__ import annotations
 
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -37,11 +38,13 @@ from . import _codegen
 from ._codegen import Layout
 from ._rng import normal_t, uniform_int_t
 from .dynamics import LEAP, Exit, Noise
+from .optimizers import SGD, Optimizer
 from .landscapes import FiniteSum, Landscape
 from .schedules import Schedule
 
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
-LANES = 2      # particles interleaved per thread in the register driver
+LANES = 2        # particles interleaved per thread, register driver
+ARRAY_LANES = 2  # the same, array driver
 BLOCK = 64     # particles per parallel block of the register driver
 
 
@@ -75,10 +78,11 @@ def _gradient_lines(lay, finite_sum):
             "        g[j] += gt[j]", "g /= off.shape[0]"]
 
 
-def _discrete_lines(lay, noise, leap, finite_sum):
-    """θ ← θ − η̃ ⊙ (∇L + ξ)."""
+def _discrete_lines(lay, noise, leap, optimizer, finite_sum):
+    """θ ← θ − η̃ ⊙ u, with u the optimizer's direction from g = ∇L + ξ."""
     lines = [] if noise.replaces_gradient else _gradient_lines(lay, finite_sum)
     lines += noise._kernel_discrete(lay)
+    lines += optimizer._kernel_direction(lay)
     if leap is None:
         if lay.reg:
             return lines + [f"x{j} -= eta_k * g{j}" for j in range(lay.d)]
@@ -122,7 +126,7 @@ else:
         x[a] -= eta_k * g[a] + v"""
 
 
-def _sde_lines(lay, noise, leap, finite_sum):
+def _sde_lines(lay, noise, leap, optimizer, finite_sum):
     """Euler–Maruyama step of dθ = −∇L dt + √(2D) dW with dt = η_k: θ ← θ − η_k∇L − S^{1/2}z, where
     S = 2·D·dt = η_k²·Cov ξ + (LEAP) is the step covariance and z the particle's next d normals (the sign
     matches the discrete step, so white noise without LEAP gives the discrete path exactly)."""
@@ -151,85 +155,75 @@ def _adapters(landscape):
             "    out[0, 0] = h00", "    out[0, 1] = h01", "    out[1, 0] = h01", "    out[1, 1] = h11", "", ""]
 
 
-def _register_driver(d, lanes):
-    xs = lambda l: ", ".join(f"x{l}_{j}" for j in range(d))  # noqa: E731
-    ss = lambda l: f"s{l}_0, s{l}_1, s{l}_2, s{l}_3"  # noqa: E731
-    load = lambda l: ["while nxt < end:", "    c = nxt", "    nxt += 1",  # noqa: E731
-                      "    if status[c] == RUNNING and steps[c] < k_stop:",
-                      f"        i{l} = c", f"        k{l} = steps[c]"]
-    lines = ["@nb.njit(cache=True, nogil=True)",
-             "def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep,",
-             "           edges, off):",
-             "    n_snaps = snaps.shape[0]", "    record = counts.shape[1] > 0",
-             f"    for blk in range(lo, hi, {BLOCK}):",
-             f"        nxt = blk", f"        end = min(hi, nxt + {BLOCK})"]
+def _driver(lay, lanes, record, snapshots):
+    """``kernel(lo, hi, ...)``: particles [lo, hi) in blocks of ``BLOCK``, ``lanes`` particles in flight per
+    thread (each with its own state and stream); a lane whose particle exits, diverges or reaches ``k_stop``
+    stores it and takes the next running particle of the block.  ``record``/``snapshots``: whether the basin
+    counts / snapshots are written (resolved here, not in the loop)."""
+    d = lay.d
+    names = ("x",) + lay.state
+    if lay.reg:
+        state = lambda l: ", ".join(f"{a}{l}_{j}" for a in names for j in range(d))  # noqa: E731
+        load_x = lambda l: ([f"x{l}_{j} = X[c, {j}]" for j in range(d)]  # noqa: E731
+                            + [f"{a}{l}_{j} = OPT[c, {s * d + j}]" for s, a in enumerate(lay.state) for j in range(d)])
+        store_x = lambda l: ([f"X[i{l}, {j}] = x{l}_{j}" for j in range(d)]  # noqa: E731
+                             + [f"OPT[i{l}, {s * d + j}] = {a}{l}_{j}" for s, a in enumerate(lay.state) for j in range(d)])
+        init = lambda l: [f"{a}{l}_{j} = 0.0" for a in names for j in range(d)]  # noqa: E731
+        finite = lambda l: " and ".join(f"math.isfinite(x{l}_{j})" for j in range(d))  # noqa: E731
+        first = lambda l: f"x{l}_0"  # noqa: E731
+        snap = lambda l: [f"snaps[k{l} // snap_every, i{l}, {j}] = x{l}_{j}" for j in range(d)]  # noqa: E731
+        call = lambda l: f"{state(l)}, s{l}_0, s{l}_1, s{l}_2, s{l}_3 = advance({state(l)}, s{l}_0, s{l}_1, s{l}_2, s{l}_3, "  # noqa: E731
+        exit_args = lambda l: ", ".join(f"x{l}_{j}" for j in range(d))  # noqa: E731
+    else:
+        arrays = ("x", "g", "xt", "gt", "C", "mean", "G") + lay.state
+        load_x = lambda l: [f"x{l}[:] = X[c]"] + [f"{a}{l}[:] = OPT[c, {s} * d:{s + 1} * d]"  # noqa: E731
+                                                   for s, a in enumerate(lay.state)]
+        store_x = lambda l: [f"X[i{l}] = x{l}"] + [f"OPT[i{l}, {s} * d:{s + 1} * d] = {a}{l}"  # noqa: E731
+                                                    for s, a in enumerate(lay.state)]
+        init = lambda l: [f"x{l} = np.empty(d)", f"g{l} = np.empty(d)", f"xt{l} = np.empty(d)",  # noqa: E731
+                          f"gt{l} = np.empty(d)", f"C{l} = np.empty((d, d))", f"mean{l} = np.empty(d)",
+                          f"G{l} = np.empty((off.shape[0], d))"] + [f"{a}{l} = np.empty(d)" for a in lay.state]
+        finite = lambda l: f"all_finite(x{l})"  # noqa: E731
+        first = lambda l: f"x{l}[0]"  # noqa: E731
+        snap = lambda l: [f"snaps[k{l} // snap_every, i{l}, :] = x{l}"]  # noqa: E731
+        call = lambda l: (f"s{l}_0, s{l}_1, s{l}_2, s{l}_3 = advance({', '.join(a + str(l) for a in arrays)}, "  # noqa: E731
+                          f"s{l}_0, s{l}_1, s{l}_2, s{l}_3, ")
+        exit_args = lambda l: f"x{l}"  # noqa: E731
+
+    def load(l):
+        return (["while nxt < end:", "    c = nxt", "    nxt += 1", "    if status[c] == RUNNING and steps[c] < k_stop:"]
+                + _indent([f"i{l} = c", f"k{l} = steps[c]"] + [f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
+                          + load_x(l) + ["break"], 8))
+
     body = []
     for l in range(lanes):
-        body += [f"i{l} = -1", f"k{l} = 0"] + [f"x{l}_{j} = 0.0" for j in range(d)]
-        body += [f"s{l}_{j} = rng[0, {j}]" for j in range(4)]
-        body += load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
-                                  + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8)
+        body += [f"i{l} = -1", f"k{l} = 0"] + init(l) + [f"s{l}_{j} = rng[0, {j}]" for j in range(4)] + load(l)
     body.append("while " + " or ".join(f"i{l} >= 0" for l in range(lanes)) + ":")
     for l in range(lanes):
-        step = [f"{xs(l)}, {ss(l)} = advance({xs(l)}, {ss(l)}, k{l}, lp, nz, lv, sp, eta0, off)",
-                f"k{l} += 1", "st = RUNNING",
-                "if not (" + " and ".join(f"math.isfinite(x{l}_{j})" for j in range(d)) + "):",
-                "    st = DIVERGED", "else:",
-                f"    if record:", f"        counts[i{l}, basin_index(edges, x{l}_0)] += 1",
-                f"    if n_snaps > 0 and k{l} % snap_every == 0 and k{l} // snap_every < n_snaps:"]
-        step += [f"        snaps[k{l} // snap_every, i{l}, {j}] = x{l}_{j}" for j in range(d)]
-        step += [f"    if exit_hit({xs(l)}, ep):", "        st = ESCAPED",
-                 f"if st != RUNNING or k{l} >= k_stop:"]
-        step += _indent([f"rng[i{l}, {j}] = s{l}_{j}" for j in range(4)]
-                        + [f"X[i{l}, {j}] = x{l}_{j}" for j in range(d)]
-                        + [f"steps[i{l}] = k{l}", f"status[i{l}] = st", f"i{l} = -1"]
-                        + load(l) + _indent([f"s{l}_{j} = rng[c, {j}]" for j in range(4)]
-                                            + [f"x{l}_{j} = X[c, {j}]" for j in range(d)] + ["break"], 8), 4)
+        step = [call(l) + f"k{l}, lp, nz, lv, sp, eta0, off, op)", f"k{l} += 1", "st = RUNNING",
+                f"if not ({finite(l)}):", "    st = DIVERGED", "else:"]
+        if record:
+            step.append(f"    counts[i{l}, basin_index(edges, {first(l)})] += 1")
+        if snapshots:
+            step += [f"    if k{l} % snap_every == 0 and k{l} // snap_every < snaps.shape[0]:"] + _indent(snap(l), 8)
+        step += [f"    if exit_hit({exit_args(l)}, ep):", "        st = ESCAPED", f"if st != RUNNING or k{l} >= k_stop:"]
+        step += _indent([f"rng[i{l}, {j}] = s{l}_{j}" for j in range(4)] + store_x(l)
+                        + [f"steps[i{l}] = k{l}", f"status[i{l}] = st", f"i{l} = -1"] + load(l), 4)
         body += _indent([f"if i{l} >= 0:"] + _indent(step, 4), 4)
-    return lines + _indent(body, 8)
+    head = ["@nb.njit(cache=True, nogil=True)",
+            "def kernel(lo, hi, rng, X, OPT, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0,",
+            "           ep, edges, off, op):",
+            "    d = X.shape[1]",
+            f"    for blk in range(lo, hi, {BLOCK}):", "        nxt = blk", f"        end = min(hi, nxt + {BLOCK})"]
+    return head + _indent(body, 8)
 
 
-_ARRAY_DRIVER = """\
-@nb.njit(cache=True, nogil=True)
-def kernel(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv, sp, eta0, ep, edges, off):
-    d = X.shape[1]
-    n_snaps = snaps.shape[0]
-    record = counts.shape[1] > 0
-    for i in range(lo, hi):
-        if status[i] != RUNNING:
-            continue
-        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-        x = X[i].copy()
-        g = np.empty(d)
-        xt = np.empty(d)
-        gt = np.empty(d)
-        C = np.empty((d, d))
-        mean = np.empty(d)
-        G = np.empty((off.shape[0], d))
-        k = steps[i]
-        st = RUNNING
-        while k < k_stop:
-            s0, s1, s2, s3 = advance(x, g, xt, gt, C, mean, G, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off)
-            k += 1
-            finite = True
-            for j in range(d):
-                if not math.isfinite(x[j]):
-                    finite = False
-            if not finite:
-                st = DIVERGED
-                break
-            if record:
-                counts[i, basin_index(edges, x[0])] += 1
-            if n_snaps > 0 and k % snap_every == 0 and k // snap_every < n_snaps:
-                for j in range(d):
-                    snaps[k // snap_every, i, j] = x[j]
-            if exit_hit(x, ep):
-                st = ESCAPED
-                break
-        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-        X[i] = x
-        steps[i] = k
-        status[i] = st"""
+@nb.njit(inline="always")
+def all_finite(x):
+    for v in x:
+        if not math.isfinite(v):
+            return False
+    return True
 
 
 def _check_parts(landscape, noise, leap, schedule, exit):
@@ -257,14 +251,21 @@ def run_parallel(kernel, n_threads, n, args):
             f.result()
 
 
-def kernel_for(landscape, noise, leap, schedule, exit, mode, *, general=False):
-    """The compiled kernel ``f(lo, hi, rng, X, steps, status, counts, snaps, snap_every, k_stop, lp, nz, lv,
-    sp, eta0, ep, edges, off)`` advancing particles [lo, hi) for this configuration (``general``: the array
-    driver even where the register driver applies; tests compare the two)."""
+def kernel_for(landscape, noise, leap, schedule, exit, mode, *, optimizer=SGD(), record=False, snapshots=False,
+               general=False):
+    """The compiled kernel ``f(lo, hi, rng, X, OPT, steps, status, counts, snaps, snap_every, k_stop, lp, nz,
+    lv, sp, eta0, ep, edges, off, op)`` advancing particles [lo, hi) for this configuration, ``OPT`` (N, S·d)
+    holding the optimizer's per-particle state (``general``: the array driver even where the register driver
+    applies; tests compare the two)."""
     _check_parts(landscape, noise, leap, schedule, exit)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a leap_sde optimizer (SGD, Adam, AdamW), got {type(optimizer).__name__}")
+    if mode == "sde" and not optimizer.is_plain:
+        raise ValueError(f"optimizer: {optimizer} has no SDE model here; use mode='discrete'")
     leap = leap if leap is not None and leap.sigma > 0 else None
     reg = mode == "discrete" and landscape.form in ("1d", "2d") and not general
-    lay = Layout(reg=reg, d=landscape.dim, form=landscape.form, constant_hessian=landscape.constant_hessian)
+    lay = Layout(reg=reg, d=landscape.dim, form=landscape.form, constant_hessian=landscape.constant_hessian,
+                 state=tuple(optimizer.state_names))
     finite_sum = isinstance(landscape, FiniteSum)
     loss_fn, grad_fn, hess_fn = landscape.kernel_functions
     functions = {"L_grad": grad_fn}
@@ -281,24 +282,27 @@ def kernel_for(landscape, noise, leap, schedule, exit, mode, *, general=False):
                 raise ValueError("leap: variant='clipped' has no SDE model; use mode='discrete'")
             functions["VAR"] = leap._var_fn()
     key = (f"{'register' if reg else 'array'}/{mode}/{landscape.form}{landscape.dim if reg else ''}/"
-           f"{'finite-sum' if finite_sum else 'plain'}/{noise.key}/{leap.key if leap else 'no-LEAP'}/"
-           f"{schedule.key}/{exit.key}")
+           f"{'finite-sum' if finite_sum else 'plain'}/{noise.key}/{leap.key if leap else 'no-LEAP'}/{optimizer.key}/"
+           f"{schedule.key}/{exit.key}/{'basins' if record else ''}{'snapshots' if snapshots else ''}")
     try:
-        return _build(key, lay, noise, leap, schedule, exit, mode, finite_sum,
+        return _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots,
                       tuple(sorted(functions.items(), key=lambda kv: kv[0])), _adapters(landscape))
     except NotImplementedError as err:
         raise TypeError(f"a component has no kernel code for {key}: {err}") from None
 
 
-def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, functions, adapters):
-    step = (_sde_lines if mode == "sde" else _discrete_lines)(lay, noise, leap, finite_sum)
+def _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots, functions,
+           adapters):
+    step = (_sde_lines if mode == "sde" else _discrete_lines)(lay, noise, leap, optimizer, finite_sum)
     if lay.reg:
         xs = ", ".join(f"x{j}" for j in range(lay.d))
-        head = [f"def advance({xs}, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off):"]
-        tail = [f"return {xs}, s0, s1, s2, s3"]
+        st = ", ".join(f"{a}{j}" for a in ("x",) + lay.state for j in range(lay.d))
+        head = [f"def advance({st}, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off, op):"]
+        tail = [f"return {st}, s0, s1, s2, s3"]
         exit_head = f"def exit_hit({xs}, ep):"
     else:
-        head = ["def advance(x, g, xt, gt, C, mean, G, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off):",
+        st = "".join(f"{a}, " for a in lay.state)
+        head = [f"def advance(x, g, xt, gt, C, mean, G, {st}s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off, op):",
                 "    d = x.shape[0]"]
         tail = ["return s0, s1, s2, s3"]
         exit_head = "def exit_hit(x, ep):"
@@ -306,13 +310,13 @@ def _build(key, lay, noise, leap, schedule, exit, mode, finite_sum, functions, a
     if not lay.reg:
         exit_lines = ["d = x.shape[0]"] + exit_lines
     body = ["from leap_sde._rng import normal_t, uniform_int_t",
-            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, basin_index",
+            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, all_finite, basin_index",
             "from leap_sde.dynamics import abs_floor_root_2x2",
             *schedule._kernel_source(), "", "", *adapters,
             "@nb.njit(inline='always')", *head, "    eta_k = S_eta(sp, eta0, k)",
             *_indent(step + tail, 4), "", "",
             "@nb.njit(inline='always')", exit_head, *_indent(exit_lines, 4), "", ""]
-    body += _register_driver(lay.d, LANES) if lay.reg else _ARRAY_DRIVER.split("\n")
+    body += _driver(lay, LANES if lay.reg else ARRAY_LANES, record, snapshots)
     return _compiled(tuple(body), functions, key)
 
 

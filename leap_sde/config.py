@@ -48,6 +48,14 @@ def _ge1(v):
     return None if v >= 1 else "must be >= 1"
 
 
+def _unit_open(v):
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _unit_closed(v):
+    return None if 0 <= v <= 1 else "must be in [0, 1]"
+
+
 def _unit(v):
     return None if 0 < v <= 1 else "must be in (0, 1]"
 
@@ -83,6 +91,15 @@ SCHEMA = {
         "noise_std": _Key("float", 1.0, _nonneg),
         "batch_size": _Key("float", 1.0, _ge1),
         "hessian_floor": _Key("float", 1e-2, _pos),
+        "optimizer": _Key("str", "sgd", choices=("sgd", "adam", "adamw"),
+                          doc="torch.optim's rule: sgd (momentum, dampening, nesterov), adam, adamw"),
+        "momentum": _Key("float", 0.0, _unit_open, doc="sgd: momentum in [0, 1)"),
+        "dampening": _Key("float", 0.0, _unit_closed, doc="sgd: dampening in [0, 1]"),
+        "nesterov": _Key("bool", False, doc="sgd: Nesterov momentum"),
+        "betas": _Key("floats", [0.9, 0.999], doc="adam/adamw: (beta1, beta2), each in [0, 1)"),
+        "eps": _Key("float", 1e-8, _pos, doc="adam/adamw: eps"),
+        "weight_decay": _Key("float", -1.0, doc="L2 (sgd, adam) or decoupled (adamw) decay; -1: torch's "
+                                               "default (0, or 0.01 for adamw)"),
     },
     "leap": {
         "sigma": _Key("sigma", 0.0),
@@ -108,8 +125,8 @@ SCHEMA = {
     },
     "exit": {
         "kind": _Key("str", "threshold", choices=("threshold", "leave-ball", "reach-ball", "none")),
-        "threshold": _Key("threshold", "minimum", doc="a number, or 'minimum': the first coordinate of "
-                                                      "init.target_minimum"),
+        "threshold": _Key("threshold", "minimum", doc="a number, or 'minimum': coordinate exit.coord of the "
+                                                      "minimum exit.target_minimum"),
         "target_minimum": _Key("int", 1, _nonneg),
         "coord": _Key("int", 0, _nonneg),
         "direction": _Key("int", 0, doc="+1, -1, or 0: away from x0"),
@@ -244,6 +261,11 @@ def parse_override(text: str):
     return section.strip(), key.strip(), value
 
 
+def _shown(name) -> str:
+    """A user-given name as it can be printed on one line (``repr`` when it holds control characters)."""
+    return name if str(name).isprintable() else repr(name)
+
+
 def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None) -> dict:
     """Full validated config: schema defaults ← ``base`` (default: DEFAULT_CONFIG when ``user`` is None) ←
     ``user`` ← ``overrides`` (``section.key=value`` strings).  Raises :class:`ConfigError`."""
@@ -254,12 +276,12 @@ def resolve(user: dict | None = None, overrides=(), *, base: dict | None = None)
     for i, layer in enumerate(layers):
         for section, values in layer.items():
             if section not in SCHEMA:
-                raise ConfigError(f"unknown section [{section}]; valid sections: {', '.join(SCHEMA)}")
+                raise ConfigError(f"unknown section [{_shown(section)}]; valid sections: {', '.join(SCHEMA)}")
             if not isinstance(values, dict):
                 raise ConfigError(f"[{section}] must be a table of keys")
             for key, v in values.items():
                 if key not in SCHEMA[section]:
-                    raise ConfigError(f"unknown key {section}.{key}; valid keys of [{section}]: "
+                    raise ConfigError(f"unknown key {section}.{_shown(key)}; valid keys of [{section}]: "
                                       f"{', '.join(SCHEMA[section])}")
                 cfg[section][key] = coerce_value(f"{section}.{key}", SCHEMA[section][key], copy.deepcopy(v))
                 if i > 0:

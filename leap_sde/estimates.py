@@ -5,9 +5,9 @@ For N particles with durations ``t_i`` (escape time, or the censoring time for p
 
 * **Rate** (censored exponential MLE): ``λ̂ = d / T`` with ``d`` escapes and ``T = Σ t_i`` the total observed
   time, escaped or not (e.g. https://stat.ethz.ch/CRAN/web/packages/likelihood.model/vignettes/exponential-lifetime.html;
-  theory-notes §6.1).  In steps, ``d / Σ k_i`` is also the MLE of a geometric law's per-step escape probability.
+  docs/theory.md §6.1).  In steps, ``d / Σ k_i`` is also the MLE of a geometric law's per-step escape probability.
   Its confidence interval is the exact Poisson interval for ``d`` events in exposure ``T``:
-  ``[χ²_{2d}(α/2) / 2T, χ²_{2d+2}(1 − α/2) / 2T]`` (Garwood 1936); ``SE ≈ λ̂/√d``.
+  ``[χ²_{2d}(α/2) / 2T, χ²_{2d+2}(1 − α/2) / 2T]`` (Garwood 1936); ``rate_se ≈ λ̂/√d``.
 * **Mean escape time** ``1/λ̂`` with the inverted interval (never the average of the uncensored times alone,
   which is biased low).
 * **Kaplan–Meier** survival with Greenwood intervals, via ``scipy.stats.ecdf`` on censored data.
@@ -27,11 +27,15 @@ __all__ = ["RateEstimate", "SurvivalCurve", "ArrheniusFit", "exponential_rate", 
 
 @dataclass(frozen=True)
 class RateEstimate:
-    """Censored exponential escape-rate estimate (``unit``: 'steps' or 'time')."""
+    """Censored exponential escape-rate estimate (``unit``: 'steps' or 'time').
+
+    Standard errors are ``<quantity>_se`` in every result object (``rate_se`` here, ``slope_se`` and
+    ``intercept_se`` in :class:`ArrheniusFit`); ``stderr`` is a deprecated alias of ``rate_se``.
+    """
 
     rate: float
     rate_ci: tuple
-    stderr: float
+    rate_se: float
     mean: float
     mean_ci: tuple
     n_escaped: int
@@ -43,6 +47,13 @@ class RateEstimate:
 
     def as_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+    @property
+    def stderr(self) -> float:
+        """Deprecated alias of :attr:`rate_se`."""
+        warnings.warn("RateEstimate.stderr is deprecated; use RateEstimate.rate_se", DeprecationWarning,
+                      stacklevel=2)
+        return self.rate_se
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ def exponential_rate(durations, escaped, *, n_diverged: int = 0, confidence: flo
     hi = stats.chi2.ppf(1 - a / 2, 2 * d + 2) / (2 * T)
     rate = d / T
     return RateEstimate(
-        rate=rate, rate_ci=(float(lo), float(hi)), stderr=rate / np.sqrt(d) if d else float("nan"),
+        rate=rate, rate_ci=(float(lo), float(hi)), rate_se=rate / np.sqrt(d) if d else float("nan"),
         mean=1.0 / rate if d else float("inf"), mean_ci=(1.0 / hi, 1.0 / lo if lo > 0 else float("inf")),
         n_escaped=d, n_censored=int(t.size - d - n_diverged), n_diverged=int(n_diverged), exposure=T,
         unit=unit, confidence=confidence)
@@ -151,7 +162,7 @@ def arrhenius_fit(x, mean_times, n_escaped, *, confidence: float = 0.95) -> Arrh
     """Weighted least-squares fit of ``log τ`` against ``x``.
 
     ``SE(log τ̂) ≈ 1/√d`` for the censored MLE with ``d`` escapes, so the weights are ``d``.  Arrhenius /
-    Kramers (theory-notes §1.4): with ``x = 1/D`` the slope estimates the barrier ΔU; with ``x = B/η`` under
+    Kramers (docs/theory.md §1.5): with ``x = 1/D`` the slope estimates the barrier ΔU; with ``x = B/η`` under
     SGD-like noise it estimates Xie et al.'s ``2ΔL(s/H_a + (1−s)/|H_b|)``.
     """
     from scipy import stats  # imported lazily: keeps `import leap_sde` light

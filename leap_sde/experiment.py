@@ -23,6 +23,7 @@ from ._io import atomic_savefig, atomic_savez, atomic_write_json, atomic_write_t
 from .config import LANDSCAPE_KINDS, ConfigError
 from .dynamics import NoExit
 from .landscapes import SharpFlatWell
+from .optimizers import SGD, Adam, AdamW, Optimizer
 from .simulate import EscapeResult, StabilityWarning, Status, simulate
 
 __all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
@@ -49,6 +50,7 @@ class Experiment:
     reverse_exit: Optional[dyn.Exit] = None
     #: names of the start and target minima in tables ("sharp"/"flat" for a SharpFlatWell)
     names: tuple = ("start", "target")
+    optimizer: Optimizer = SGD()
 
     def leap(self, sigma):
         return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
@@ -56,6 +58,7 @@ class Experiment:
     def simulate_kwargs(self, sigma) -> dict:
         r = self.run
         return dict(eta=self.eta, noise=self.noise, leap=self.leap(sigma), schedule=self.schedule, mode=self.mode,
+                    optimizer=self.optimizer,
                     exit=self.exit, n_particles=r["particles"], max_steps=r["max_steps"],
                     threads=r["threads"] or None, basins=r["basins"] and bool(self.landscape.saddles),
                     require_barrier=self.require_barrier)
@@ -148,8 +151,13 @@ class Experiment:
             h0, h1 = (float(m.hessian[0, 0]) for m in mins)  # minima[0] is the x < 0 side
             side = ("flat", "sharp") if h0 < h1 else ("sharp", "flat") if h0 > h1 else ("left", "right")
             names = (side[I["minimum"]], side[1 - I["minimum"]])
+        optimizer = _keyed("dynamics", {"momentum": "momentum", "dampening": "dampening", "nesterov": "nesterov",
+                                        "betas": "betas", "betas[0]": "betas", "betas[1]": "betas", "eps": "eps",
+                                        "weight_decay": "weight_decay", "optimizer": "optimizer"},
+                           lambda: _optimizer(D))
         exp = cls(land, x0, D["eta"], D["mode"], noise, schedule, ext, sigmas, leap_kwargs, dict(R),
-                  require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names)
+                  require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names,
+                  optimizer=optimizer)
         from .simulate import check_memory, check_setup
 
         with warnings.catch_warnings():  # stability warnings are emitted by the run itself
@@ -160,7 +168,7 @@ class Experiment:
                         continue
                     _keyed("", _SETUP_NAMES, lambda: check_setup(
                         land, start, e, exp.eta, noise, exp.leap(s), exp.mode, exp.schedule,
-                        require_barrier=exp.require_barrier, max_steps=R["max_steps"]))
+                        require_barrier=exp.require_barrier, max_steps=R["max_steps"], optimizer=exp.optimizer))
         _keyed("run", {"n_particles": "particles"}, lambda: check_memory(exp.memory_bytes(), "this experiment"))
         return exp
 
@@ -194,6 +202,19 @@ def _keyed(section, names, fn):
             rest = msg[len(head):].lstrip(":").strip()
             raise ConfigError(f"{key}: {rest}") from None
         raise ConfigError(f"[{section}] {msg}" if section else msg) from None
+
+
+def _optimizer(D):
+    wd = {} if D["weight_decay"] < 0 else {"weight_decay": D["weight_decay"]}
+    if D["optimizer"] == "sgd":
+        opt = SGD(momentum=D["momentum"], dampening=D["dampening"], nesterov=D["nesterov"], **wd)
+    else:
+        betas = D["betas"] if isinstance(D["betas"], list) else [D["betas"]]
+        opt = (Adam if D["optimizer"] == "adam" else AdamW)(betas=tuple(betas), eps=D["eps"], **wd)
+    if D["mode"] == "sde" and not opt.is_plain:
+        raise ValueError(f"optimizer: {D['optimizer']} with momentum or weight decay has no SDE model; use "
+                         "dynamics.mode = 'discrete'")
+    return opt
 
 
 def _landscape(L):
@@ -328,7 +349,7 @@ def escape_summary(res: EscapeResult) -> dict:
     t = res.rate(unit="time")
     ks = res.ks_pvalue() if res.n_escaped >= 5 else None
     out = {
-        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.stderr,
+        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.rate_se,
         "mean_steps": steps.mean, "mean_steps_ci": list(steps.mean_ci),
         "rate_per_time": t.rate, "rate_per_time_ci": list(t.rate_ci),
         "mean_time": t.mean, "mean_time_ci": list(t.mean_ci),

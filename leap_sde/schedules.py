@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from ._checks import check_finite, check_int, check_nonnegative, check_positive
 
 __all__ = ["Schedule", "Constant", "StepLR", "ExponentialLR", "CosineAnnealingLR",
            "CosineAnnealingWarmRestarts", "CyclicLR", "InverseTimeLR", "Warmup"]

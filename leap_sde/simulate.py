@@ -16,10 +16,11 @@ import numpy as np
 from . import _kernels as K
 from ._codegen import schedule_elapsed
 from ._rng import particle_seeds, seed_state
-from ._validate import check_int, check_positive
+from ._checks import check_int, check_positive
 from .dynamics import LEAP, Exit, HessianNoise, MinibatchNoise, Noise, NoExit, NoNoise, Threshold, ReachBall
 from .estimates import RateEstimate, SurvivalCurve, exponential_rate, kaplan_meier, ks_exponential
 from .landscapes import CustomLandscape, FiniteSum, Landscape
+from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
 
 __all__ = ["simulate", "EscapeResult", "Status", "StabilityWarning", "normalize_seed", "check_setup",
@@ -233,7 +234,7 @@ def _leap_scale(leap, eta_k):
 
 
 def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, require_barrier: bool = True,
-                max_steps: int = 1) -> _Setup:
+                max_steps: int = 1, optimizer: Optional[Optimizer] = None) -> _Setup:
     """The checks :func:`simulate` makes before running: ValueError naming the argument for an impossible
     setup; a :class:`StabilityWarning` (also returned in ``.warnings``) for each stability condition that
     fails at the start minimum (curvature h = λ_max(H)) at some step k < ``max_steps`` of the schedule:
@@ -242,11 +243,16 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     * LEAP mean-square: ``h ≥ h_ms(η_k, σ)`` (Gaussian: ``h(η_k² + σ²) ≥ 2η_k``) — the stationary variance of the
       linearised iterates is infinite (heavy tails), yet they may still converge almost surely;
     * LEAP almost-sure: Lyapunov exponent ``E log|1 − η̃_k h| > 0`` — the iterates leave the minimum
-      almost surely (theory notes: docs/theory.md §3 and §8).
+      almost surely (docs/theory.md §3.3, §8.5).
 
     The LEAP conditions are evaluated at the smallest and largest scheduled rate (for the Gaussian
     variant the mean-square threshold ``2η/(η² + σ²)`` is unimodal in η, so its minimum over the schedule
     lies at one of them); in d dimensions the curvature is λ_max (exact for a diagonal H).
+
+    With momentum (:class:`SGD`) the GD condition is the heavy-ball / Nesterov one (the linear map
+    ``θ, b → θ', b'`` of docs/theory.md §9 expands, weight decay added to h) and the LEAP condition its
+    mean-square version (:func:`leap_sde.theory.momentum_mean_square_radius` ≥ 1); Adam's step is adaptive and
+    has no such threshold, so none is checked.
 
     ``x0`` is one start point (d,) or one per particle (N, d).
     """
@@ -274,9 +280,14 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     if not np.all(np.isfinite(m.hessian)):
         return _Setup()
     h = float(np.linalg.eigvalsh(m.hessian).max())
-    if not h > 0:
+    if not h > 0 or (optimizer is not None and not isinstance(optimizer, SGD)):
         return _Setup()
-    eta_unstable = 2.0 / h
+    momentum = optimizer is not None and not optimizer.is_plain
+    if momentum:
+        h += optimizer.weight_decay
+        eta_unstable = _momentum_unstable_rate(h, optimizer)
+    else:
+        eta_unstable = 2.0 / h
     if isinstance(schedule, Constant):
         lo = hi = float(eta)
         k_lo = k_hi = 0
@@ -289,10 +300,24 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     where = f"at the start minimum x={m.x.tolist()} (λ_max(H) = {h:.4g})"
     if first >= 0:
         e_first = float(schedule.values(eta, first + 1)[first]) if first else float(schedule.values(eta, 1)[0])
-        msgs.append(f"GD step unstable {where}: η_k·λ_max(H) = {e_first * h:.4g} >= 2 from step k = {first} "
+        cond = (f"η_k = {e_first:.4g} >= {eta_unstable:.4g}, the momentum-{optimizer.momentum} stability limit"
+                if momentum else f"η_k·λ_max(H) = {e_first * h:.4g} >= 2")
+        msgs.append(f"GD step unstable {where}: {cond} from step k = {first} "
                     f"({count} of the {max_steps} steps): the minimum is not a basin while this holds, so escapes "
                     "during those steps are linear instability, not noise-driven escape (counted in n_unstable)")
-    if leap is not None and leap.sigma > 0:
+    if momentum and leap is not None and leap.sigma > 0 and leap.variant == "gaussian":
+        from . import theory as th
+
+        for e, k in sorted({(lo, k_lo), (hi, k_hi)}):
+            r = th.momentum_mean_square_radius(h, e, optimizer.momentum, leap.sigma, dampening=optimizer.dampening,
+                                               nesterov=optimizer.nesterov, relative=bool(leap.relative))
+            if r >= 1:
+                msgs.append(f"LEAP mean-square condition fails {where} with momentum {optimizer.momentum}: spectral "
+                            f"radius of E[A⊗A] = {r:.4g} >= 1 at η_k = {e:.4g} (step {k}): the linearised iterates "
+                            "have infinite stationary variance (heavy tails); the almost-sure condition is not "
+                            "checked for momentum")
+                break
+    elif leap is not None and leap.sigma > 0:
         from . import theory as th
 
         rel = leap.is_relative and leap.variant != "lognormal"
@@ -327,6 +352,24 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     return _Setup(tuple(msgs), eta_unstable, first)
 
 
+def _momentum_unstable_rate(h, optimizer) -> float:
+    """Smallest η at which SGD with momentum is linearly unstable on curvature h (bisection on the spectral
+    radius of the deterministic transfer matrix; the heavy ball gives 2(1 + μ)/((1 − τ)h) exactly)."""
+    from .theory import momentum_mean_square_radius
+
+    def unstable(e):
+        return momentum_mean_square_radius(h, e, optimizer.momentum, dampening=optimizer.dampening,
+                                           nesterov=optimizer.nesterov) >= 1.0
+
+    lo, hi = 0.0, 2.0 * (1.0 + optimizer.momentum) / (h * max(1.0 - optimizer.dampening, 1e-12))
+    while not unstable(hi):
+        hi *= 2.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if unstable(mid) else (mid, hi)
+    return hi
+
+
 @nb.njit(cache=True)
 def _seed_all(words, rng):
     for i in range(words.shape[0]):
@@ -353,11 +396,13 @@ def simulate(
     progress: bool | Callable = False,
     interrupt: str = "raise",
     require_barrier: bool = True,
+    optimizer: Optimizer = SGD(),
     _general_kernel: bool = False,
 ) -> EscapeResult:
     """Simulate ``n_particles`` independent copies of an optimizer from ``x0`` until they exit.
 
-    Discrete (``mode="discrete"``)::  θ_{k+1} = θ_k − η̃_k ⊙ (∇L(θ_k) + ξ_k),  η̃_k = η_k + ε_k (LEAP)
+    Discrete (``mode="discrete"``)::  θ_{k+1} = θ_k − η̃_k ⊙ u_k,  η̃_k = η_k + ε_k (LEAP), with u_k the
+    optimizer's direction from ``g_k = ∇L(θ_k) + ξ_k`` (plain SGD: u_k = g_k; :mod:`leap_sde.optimizers`)
     SDE (``mode="sde"``)::  dθ = −∇L dt + √(2D(θ)) dW by Euler–Maruyama with dt = η_k,
     ``D = η·Cov(ξ)/2`` plus LEAP's effective diffusion (see :mod:`leap_sde.dynamics`).
 
@@ -367,6 +412,9 @@ def simulate(
     eta : base learning rate η > 0 (the schedule's ``η_0``; also the SDE step).
     noise : gradient noise ξ (:class:`NoNoise`, :class:`WhiteNoise`, :class:`HessianNoise`, :class:`MinibatchNoise`).
     leap : :class:`LEAP` perturbation of the rate, or None.
+    optimizer : :class:`SGD` (default: plain, no momentum), :class:`Adam` or :class:`AdamW`, with torch.optim's
+        update rules and defaults; per-particle state (momentum buffers, moments) lives in the kernel.
+        Momentum and Adam: ``mode="discrete"`` only.
     schedule : learning-rate schedule (:mod:`leap_sde.schedules`).
     exit : exit rule; particles that never meet it within ``max_steps`` are right-censored.
     n_particles, max_steps : ensemble size N ≥ 1 and step budget ≥ 1.
@@ -434,15 +482,17 @@ def simulate(
     n_threads = min(nb.config.NUMBA_NUM_THREADS, -(-n // 64)) if threads is None else check_int("threads", threads, 1)
     if n_threads > nb.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be in [1, {nb.config.NUMBA_NUM_THREADS}], got {threads}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a leap_sde optimizer (SGD, Adam, AdamW), got {type(optimizer).__name__}")
     setup = check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, require_barrier=require_barrier,
-                        max_steps=max_steps)
+                        max_steps=max_steps, optimizer=optimizer)
     need = estimate_memory(landscape, n, max_steps, basins=basins, snapshot_every=snapshot_every,
                            snapshot_max_bytes=snapshot_max_bytes)
     check_memory(need, "the simulation")
     ss = normalize_seed(seed)
 
     d = landscape.dim
-    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, general=_general_kernel)
+
     args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
             schedule.lower(), float(eta), exit.lower(d))
     off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
@@ -455,6 +505,9 @@ def simulate(
     X = np.array(np.broadcast_to(x0, (n, d)))
     if n_snaps:
         snaps[0] = X
+    kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, optimizer=optimizer, record=basins,
+                          snapshots=n_snaps > 0, general=_general_kernel)
+    opt_state = np.zeros((n, len(optimizer.state_names) * d))
 
     rng = np.empty((n, 4), dtype=np.uint64)
     _seed_all(particle_seeds(ss, n), rng)
@@ -469,8 +522,8 @@ def simulate(
         while k_done < max_steps:
             k_stop = min(max_steps, k_done + chunk)
             t0 = time.perf_counter()
-            K.run_parallel(kernel, n_threads, n,
-                           (rng, X, steps, status, counts, snaps, max(snapshot_every, 1), k_stop, *args, edges, off))
+            K.run_parallel(kernel, n_threads, n, (rng, X, opt_state, steps, status, counts, snaps,
+                                                  max(snapshot_every, 1), k_stop, *args, edges, off, optimizer.lower()))
             k_done = k_stop
             n_done = int(np.count_nonzero(status != K.RUNNING))
             if bar is not None:

@@ -172,8 +172,11 @@ def bench_executors(d: Path, spec_path: Path, repeats: int) -> list:
 
 def bench_resume(d: Path, n_sigma: int, n_curv: int):
     """Synthetic store with every point of an n_sigma x n_curv sweep finished; time the resume check."""
-    from leap_sde._store import Store, _index_line
-    from leap_sde.sweep import RECENT_VERIFY, Plan, check_store, load_spec
+    import json
+    import zlib
+
+    from leap_sde.sweep.store import Store, _index_line
+    from leap_sde.sweep import RECENT_VERIFY, ROW_FIELDS, Plan, check_store, load_spec
 
     p = d / "resume.toml"
     p.write_text(f"[sweep]\nseed = 1\n[grid]\n\"leap.sigma\" = {[i * 1e-3 for i in range(n_sigma)]}\n"
@@ -185,8 +188,14 @@ def bench_resume(d: Path, n_sigma: int, n_curv: int):
     t0 = time.perf_counter()
     for k in plan.keys:
         os.mkdir(store.points / k)
-    (store.root / "index.log").write_bytes(b"".join(_index_line(k, "0" * 16, spec.base_hash, "0" * 8)
-                                                   for k in plan.keys))
+    rows, index, empty = [], [], {f: None for f in ROW_FIELDS}  # the two logs as the writer appends them
+    for i, k in enumerate(plan.keys):
+        payload = json.dumps({"params": plan.params(i), "row": empty}, sort_keys=True, separators=(",", ":")).encode()
+        crc = f"{zlib.crc32(payload) & 0xFFFFFFFF:08x}"
+        rows.append(f"{k} {crc} ".encode() + payload + b"\n")
+        index.append(_index_line(k, "0" * 16, spec.base_hash, crc))
+    (store.root / "rows.log").write_bytes(b"".join(rows))
+    (store.root / "index.log").write_bytes(b"".join(index))
     for k in plan.keys[-RECENT_VERIFY:]:
         store.write_point(k, {"result.json": b"{}"}, {})
     build = time.perf_counter() - t0

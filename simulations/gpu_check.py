@@ -5,7 +5,8 @@
    themselves), plus device-only checks: per-element learning-rate moments drawn on the GPU, a CUDA
    ``GradScaler`` skipping an inf step without drawing noise, a checkpoint round trip of the CUDA
    generator state, and the Hessian tools on the device against the CPU;
-2. ``bench_torch.py --device cuda`` (time per step with/without LEAP, ratio, peak memory);
+2. ``bench_torch.py --device cuda`` (time per step with/without LEAP, ratio, peak memory), written to
+   ``simulations/results/bench_torch_cuda.txt``;
 3. one short real-training run (``real_training.py --quick --device cuda``).
 
     python simulations/gpu_check.py            # exit code 0 when every check passed
@@ -114,6 +115,35 @@ def device_checks(dev) -> list[str]:
     gpu = lt.hessian_eigenvalues(net_d, lambda: torch.nn.functional.cross_entropy(net_d(X_d), y_d), k=2, tol=1e-10)
     check("Hessian eigenvalues device vs CPU", np.allclose(cpu.eigenvalues, gpu.eigenvalues, rtol=1e-8),
           f"{gpu.eigenvalues} vs {cpu.eigenvalues}")
+    # the variants on the device: clipped rates are max(η + σz, 0) (no rate below 0)
+    p = torch.nn.Parameter(torch.zeros(n, device=dev, dtype=torch.float64))
+    p.grad = torch.ones_like(p)
+    lt.LEAP(torch.optim.SGD([p], lr=eta), sigma=3 * eta, variant="clipped", seed=0).step()
+    lr = -p.detach().cpu().numpy()
+    check("clipped variant on device", lr.min() == 0.0 and (lr == 0).mean() > 0.1, f"P(rate=0) {(lr == 0).mean():.3f}")
+
+    # a compiled train step calling opt.step() equals eager
+    def run(compiled):
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)).to(dev)
+        o = lt.LEAP(torch.optim.Adam(m.parameters(), lr=1e-2), sigma=0.3, relative=True, seed=3)
+        xx = torch.randn(32, 8, generator=torch.Generator().manual_seed(0)).to(dev)
+
+        def stp():
+            o.zero_grad()
+            m(xx).pow(2).mean().backward()
+            o.step()
+
+        f = torch.compile(stp) if compiled else stp
+        for _ in range(5):
+            f()
+        return torch.cat([q.detach().reshape(-1) for q in m.parameters()])
+
+    try:
+        d = (run(True) - run(False)).abs().max().item()
+        check("torch.compile train step = eager", d <= 1e-5, f"max |diff| {d:.2e}")
+    except Exception as exc:  # report, keep going
+        check("torch.compile train step = eager", False, f"{type(exc).__name__}: {exc}")
     return failures
 
 
@@ -142,11 +172,11 @@ def main() -> int:
     section("2. benchmark")
     import bench_torch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = bench_torch.main(["--device", "cuda", "--reps", "40", "--out", str(Path(tmp) / "bench.json")])
-    worst = max(r["iter_ratio"] for r in rows)
-    if worst > 1.15:
-        print(f"  note: full-iteration overhead {worst:.2f} above the 1.15 target")
+    # the table goes to simulations/results/bench_torch_cuda.txt (+ .json): commit it after a run
+    rows = bench_torch.main(["--device", "cuda", "--reps", "40"])
+    worst = max(r["iter_wall_ratio"][0] for r in rows if r["leap"] == "per-coordinate")
+    if worst > 1.10:
+        print(f"  note: per-coordinate full-iteration ratio {worst:.2f} above the 1.10 target")
     print(f"  ({time.time() - t0:.0f} s so far)")
 
     section("3. short real-training run")

@@ -137,6 +137,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
 
 
+@pytest.mark.slow  # interrupts a subprocess
 def test_ctrl_c_saves_partial_results(tmp_path):
     """SIGINT to a running `leap-sde simulate`: exit 130, files written, unfinished particles censored."""
     out = tmp_path / "int"

@@ -15,7 +15,7 @@ def test_censored_rate_mle_and_interval():
     # and the naive mean of the uncensored times is biased low (which is why it is never used)
     t, e = _censored_exponential(0.02, 20_000, 60.0, 1)
     est = ls.exponential_rate(t, e, unit="time")
-    assert abs(est.rate - 0.02) < 3 * est.stderr
+    assert abs(est.rate - 0.02) < 3 * est.rate_se
     assert est.rate_ci[0] < 0.02 < est.rate_ci[1]
     assert est.n_censored == np.sum(~e) and est.mean == pytest.approx(1 / est.rate)
     assert t[e].mean() < 0.5 * est.mean

@@ -205,7 +205,7 @@ def test_custom_landscape_gets_the_same_barrier_check():
 def test_uphill_ou_first_passage_from_the_cli_matches_the_exact_mfpt(tmp_path, capsys):
     """L = x²/2, D = 0.5, η = 0.01, from 0 to the level a = 1.5 (ΔU/D = 2.25), exit.require_barrier = false.
     Reference: the exact MFPT quadrature of the OU process to the discretely shifted level
-    a + 0.5826·√(2Dη) (docs/theory.md §1.2, §2.3).  Seed 3, N = 2000, no censoring: sample mean ± SE;
+    a + 0.5826·√(2Dη) (docs/theory.md §1.3, §2.3).  Seed 3, N = 2000, no censoring: sample mean ± SE;
     tolerance 3 SE + 2% (the O(η) in-well temperature bias, ηh/2 = 0.5%, and the shift's O(η) remainder)."""
     D, eta, a = 0.5, 0.01, 1.5
     cfg = write(tmp_path / "ou.toml", f'[landscape]\nkind = "quadratic"\nhessian = [1.0]\n[dynamics]\n'

@@ -17,7 +17,7 @@ import pytest
 
 from leap_sde import cli
 from leap_sde import sweep as sw
-from leap_sde._store import Store, _index_line
+from leap_sde.sweep.store import Store, _index_line
 from leap_sde.config import ConfigError
 
 TINY = """
@@ -304,6 +304,7 @@ def _index_lines(out):
         return 0
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_sigkill_mid_sweep_loses_only_points_in_flight(tmp_path):
     p = _slow_spec(tmp_path)
     out = tmp_path / "o"
@@ -337,6 +338,7 @@ def test_sigkill_mid_sweep_loses_only_points_in_flight(tmp_path):
     assert_each_point_once(p, out)
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_ctrl_c_keeps_finished_points(tmp_path):
     p = _slow_spec(tmp_path)
     out = tmp_path / "o"
@@ -355,6 +357,7 @@ def test_ctrl_c_keeps_finished_points(tmp_path):
     assert_each_point_once(p, out)
 
 
+@pytest.mark.slow  # kills a sweep or one of its workers
 def test_killed_pool_worker_is_replaced(tmp_path):
     import psutil
 
@@ -394,10 +397,27 @@ def _synthetic_store(tmp_path, n_sigma, n_curv):
     for k in plan.keys:
         os.mkdir(store.points / k)
     base = spec.base_hash
-    (out / "index.log").write_bytes(b"".join(_index_line(k, "0" * 16, base, "0" * 8) for k in plan.keys))
+    rows, index = _synthetic_logs(plan, base)
+    (out / "rows.log").write_bytes(rows)
+    (out / "index.log").write_bytes(index)
     for k in plan.keys[-sw.RECENT_VERIFY:]:
         store.write_point(k, {"result.json": b"{}"}, {})
     return p
+
+
+def _synthetic_logs(plan, base):
+    """rows.log and index.log as the writer appends them: one row per point (params and an empty headline)
+    and an index line naming that row's CRC."""
+    import zlib
+
+    empty = {f: None for f in sw.ROW_FIELDS}
+    rows, index = [], []
+    for i, k in enumerate(plan.keys):
+        payload = json.dumps({"params": plan.params(i), "row": empty}, sort_keys=True, separators=(",", ":")).encode()
+        crc = f"{zlib.crc32(payload) & 0xFFFFFFFF:08x}"
+        rows.append(f"{k} {crc} ".encode() + payload + b"\n")
+        index.append(_index_line(k, "0" * 16, base, crc))
+    return b"".join(rows), b"".join(index)
 
 
 def _time_resume_check(p):
@@ -411,19 +431,18 @@ def _time_resume_check(p):
     return wall, cpu, chk
 
 
-def test_resume_check_cost_20k(tmp_path):
+def test_resume_check_of_20k_points_verifies_only_the_recent(tmp_path):
+    # its cost is measured by simulations/bench_sweep.py, not asserted here
     p = _synthetic_store(tmp_path, 200, 100)
-    wall, cpu, chk = _time_resume_check(p)
+    _, _, chk = _time_resume_check(p)
     assert chk.n_verified == sw.RECENT_VERIFY  # > 1000 points: only the recent ones are re-hashed
-    assert cpu < 0.4, (wall, cpu)
 
 
 @pytest.mark.slow
-def test_resume_check_cost_100k(tmp_path):
+def test_resume_check_of_100k_points(tmp_path):
     p = _synthetic_store(tmp_path, 1000, 100)
     wall, cpu, _ = _time_resume_check(p)
-    print(f"resume check, 10^5 finished points: {wall:.3f} s wall, {cpu:.3f} s CPU")
-    assert cpu < 1.0, (wall, cpu)
+    print(f"resume check, 10^5 finished points: {wall:.3f} s wall, {cpu:.3f} s CPU")  # not asserted (bench_sweep.py)
 
 
 # ------------------------------------------------------------------------------------------------ plots

@@ -39,6 +39,7 @@ def test_dask_cluster_by_address_gives_the_local_results(tmp_path, cluster):
     assert (s.computed, s.skipped) == (0, 6)  # resumed: nothing to do, no cluster contacted
 
 
+@pytest.mark.slow  # kills a Dask worker mid-sweep
 def test_killed_dask_worker_mid_sweep(tmp_path, cluster):
     from distributed import Client
 

@@ -1,7 +1,7 @@
 """Tests of leap_sde.theory against independent references.
 
 References: scipy.integrate.quad, dense eigen-solves, closed forms, the tabulated values of the
-theory notes (§1.1, §3.3, §6.3) and seeded Monte Carlo (seed, sample size and the standard error
+docs/theory.md (§1.1, §3.3, §6.2) and seeded Monte Carlo (seed, sample size and the standard error
 used for the tolerance are written next to each other).
 """
 import math
@@ -27,7 +27,7 @@ TAU_K_PREF = 2 * math.pi / math.sqrt(8.0 * 4.0)  # (x²-1)²: U''(±1) = 8, U''(
 # ------------------------------------------------------------------------------------------
 # exact 1-D MFPT
 # ------------------------------------------------------------------------------------------
-# theory notes §1.1 table: exact/Kramers for U = (x²-1)², x0 = -1, reflecting at -2
+# docs/theory.md §1.1 table: exact/Kramers for U = (x²-1)², x0 = -1, reflecting at -2
 NOTES_TABLE = {
     3: (0.569, 1.093, 1.194),
     4: (0.560, 1.087, 1.142),
@@ -68,7 +68,7 @@ def test_mfpt_constant_D_matches_nested_quad():
 
 
 def test_mfpt_state_dependent_matches_closed_form_phi():
-    # D(x) = 0.2(1 + x²/2): Φ = ∫U'/D = 20(x² − 3 log(x² + 2)) in closed form (theory notes §1.2 N case)
+    # D(x) = 0.2(1 + x²/2): Φ = ∫U'/D = 20(x² − 3 log(x² + 2)) in closed form (docs/theory.md §1.3, checked case)
     def Dx(x):
         return 0.2 * (1.0 + 0.5 * x**2)
 
@@ -98,7 +98,7 @@ def test_mfpt_log_space_high_barrier(ratio):
     logT = th.mfpt_1d(U4, D, -1.0, 1.0, -2.0, log=True)
     logK = th.kramers_time(1.0, 8.0, -4.0, D, log=True)
     assert math.isfinite(logT)
-    # Kramers is exact to O(D/ΔU): notes §1.1, the ratio is ≈ 1 + (0.4–0.6) D/ΔU
+    # Kramers is exact to O(D/ΔU): docs/theory.md §1.1, the ratio is ≈ 1 + (0.4–0.6) D/ΔU
     assert 0.0 < logT - logK < 1.0 / ratio
     if ratio < 700:
         assert th.mfpt_1d(U4, D, -1.0, 1.0, -2.0) == pytest.approx(math.exp(logT), rel=1e-12)
@@ -173,7 +173,7 @@ def test_kramers_and_eyring_kramers_reduce():
     k1 = th.kramers_time(1.0, 8.0, -4.0, D)
     assert k1 == pytest.approx(math.pi / math.sqrt(8) * math.exp(5.0), rel=1e-14)
     assert th.eyring_kramers_time(1.0, 8.0, -4.0, D) == pytest.approx(k1, rel=1e-14)
-    # notes §1.3: κ cancels
+    # docs/theory.md §1.4: κ cancels
     for kappa in (0.5, 3.0):
         ek = th.eyring_kramers_time(1.0, np.diag([8.0, kappa]), np.diag([-4.0, kappa]), D)
         assert ek == pytest.approx(k1, rel=1e-13)
@@ -218,7 +218,7 @@ def _pwq(ha, hb, dL):
 
 def test_xie_exponent_is_exact_for_piecewise_quadratic_with_piecewise_D():
     # D = (η/2B)|U''| piecewise: Φ(b) − Φ(a) = (2BΔL/η)(s/H_a + (1−s)/|H_b|) exactly,
-    # and the Itô Laplace prefactor is 2π/H_a (theory notes §4 caveat 1).
+    # and the Itô Laplace prefactor is 2π/H_a (docs/theory.md §4.3).
     ha, hb, dL = 2.0, 1.0, 0.5
     U, dU, curv, a, s = _pwq(ha, hb, dL)
     eta = 0.1
@@ -321,7 +321,7 @@ def test_leap_xie_exponent_forms():
 # discrete-time quadratics
 # ------------------------------------------------------------------------------------------
 def test_stationary_variances_notes_values():
-    assert th.sgd_stationary_variance(1.0, 0.5, 1.0) == pytest.approx(1 / 3)  # notes §2.2
+    assert th.sgd_stationary_variance(1.0, 0.5, 1.0) == pytest.approx(1 / 3)  # docs/theory.md §2.2
     assert th.leap_stationary_variance(1.0, 0.5, 0.3, 1.0) == pytest.approx(0.5152, abs=1e-4)  # §3.3
     assert th.ou_stationary_variance(1.0, 0.5 * 1.0 / 2) == pytest.approx(0.25)
     assert th.langevin_stationary_variance(2.0, 0.1, 0.3) == pytest.approx(0.3 / (2.0 * 0.9))
@@ -395,13 +395,23 @@ def test_stability_thresholds():
     assert th.leap_almost_sure_threshold(1.0, 0.1) > 2.0 > th.leap_almost_sure_threshold(1.0, 1.0)
 
 
+def _leap_step(z, eta, sigma, variant):
+    """The LEAP step laws written out here (docs/theory.md §3.4), independent of leap_sde.theory."""
+    if variant == "gaussian":
+        return eta + sigma * z
+    if variant == "clipped":
+        return np.maximum(eta + sigma * z, 0.0)
+    assert variant == "lognormal"
+    return eta * np.exp(sigma * z - sigma**2 / 2)
+
+
 def test_lyapunov_exponent_vs_monte_carlo():
     rng = np.random.default_rng(12345)
     n = 1_000_000  # SE = std(log|A|)/sqrt(n) ≈ 1.1e-3 here; tolerance 4 SE
     h, eta, sigma = 1.5, 0.5, 0.4
     z = rng.standard_normal(n)
     for variant in th.STEP_VARIANTS:
-        la = np.log(np.abs(1.0 - th._step_of_z(z, eta, sigma, variant) * h))
+        la = np.log(np.abs(1.0 - _leap_step(z, eta, sigma, variant) * h))
         se = la.std() / math.sqrt(n)
         assert abs(th.leap_lyapunov_exponent(h, eta, sigma, variant=variant) - la.mean()) < 4 * se
 
@@ -419,7 +429,7 @@ def test_lyapunov_is_derivative_of_moment_function():
 # ------------------------------------------------------------------------------------------
 def test_tail_index_closed_cases():
     assert th.kesten_tail_index(1.0, 1.0, 1.0) == pytest.approx(2.0, abs=1e-10)  # ηh = 1, hs = 1
-    assert th.kesten_tail_index(1.0, 1.0, 0.9) == pytest.approx(2.642, abs=5e-4)  # notes §3.3
+    assert th.kesten_tail_index(1.0, 1.0, 0.9) == pytest.approx(2.642, abs=5e-4)  # docs/theory.md §3.3
     a = th.kesten_tail_index(2.0, 0.5, 0.55)  # ηh = 1, hs = 1.1
     # μ = 0 closed form: (hs)^α 2^{α/2} Γ((α+1)/2)/√π = 1
     assert (1.1**a) * 2 ** (a / 2) * math.gamma((a + 1) / 2) / math.sqrt(math.pi) == pytest.approx(1.0, abs=1e-10)
@@ -507,7 +517,7 @@ def test_leap_stationary_variance_non_gaussian_vs_monte_carlo(variant):
     n, steps = 100_000, 200  # independent chains; E A² ≤ 0.5 so 200 steps reach stationarity
     x = np.zeros(n)
     for _ in range(steps):
-        st = th._step_of_z(rng.standard_normal(n), eta, sigma, variant)
+        st = _leap_step(rng.standard_normal(n), eta, sigma, variant)
         x = x - st * (h * x + rng.standard_normal(n))
     se = np.std(x**2) / math.sqrt(n)  # SE of the second-moment estimate; tolerance 4 SE
     assert abs(np.mean(x**2) - var) < 4 * se
@@ -522,7 +532,7 @@ def test_discrete_mfpt_tends_to_continuous_and_matches_notes_bias():
     r = {}
     for eta in (0.02, 0.01, 0.005):
         r[eta] = th.discrete_mfpt_1d(dU4, -1.0, 1.0, -2.0, eta=eta, additive_var=2 * D * eta, n_cells=2000) * eta / cont
-    # theory notes §2.3 (ΔU/D = 4, absorbing at +1): MC/exact = 0.97–0.98 at Δt = 0.02, 0.99 at 0.005
+    # docs/theory.md §2.3 (ΔU/D = 4, absorbing at +1): MC/exact = 0.97–0.98 at Δt = 0.02, 0.99 at 0.005
     assert 0.965 < r[0.02] < 0.985 and 0.985 < r[0.005] < 0.9995
     # first-order convergence: the bias halves with the step
     assert (1 - r[0.01]) / (1 - r[0.02]) == pytest.approx(0.5, abs=0.08)
@@ -562,7 +572,7 @@ def test_discrete_mfpt_matches_numpy_monte_carlo(sigma):
 
 
 def test_discrete_stationary_matches_sgd_variance():
-    # quadratic h = 1, η = 0.5, gradient noise var 1: Var = 1/3 (theory notes §2.2); LEAP σ = 0.3: 0.5152
+    # quadratic h = 1, η = 0.5, gradient noise var 1: Var = 1/3 (docs/theory.md §2.2); LEAP σ = 0.3: 0.5152
     for sigma, var in ((0.0, th.sgd_stationary_variance(1.0, 0.5, 1.0)), (0.3, th.leap_stationary_variance(1.0, 0.5, 0.3, 1.0))):
         c, pi, rho = th.discrete_stationary_1d(lambda x: x, -8.0, 8.0, eta=0.5, noise_var=1.0, sigma=sigma,
                                                n_cells=1600, n_nodes=16)
@@ -578,7 +588,7 @@ def test_mfpt_sqra_grid_reduces_to_1d_and_converges_to_eyring_kramers():
     T = th.mfpt_sqra_grid(U4(X) + 0.5 * Y**2, D, (xs[1] - xs[0], ys[1] - ys[0]), X >= 1.0 - 1e-12)
     i0, j0 = 100, 30  # (x, y) = (-1, 0)
     assert T[i0, j0] == pytest.approx(th.mfpt_1d(U4, D, -1.0, 1.0, -2.0), rel=2e-3)  # O(h²) grid error
-    # entropic factor: exact ratio approaches sqrt(κ/(κ+2c)) as D -> 0 (theory notes §1.3)
+    # entropic factor: exact ratio approaches sqrt(κ/(κ+2c)) as D -> 0 (docs/theory.md §1.4)
     errs = []
     for D in (1 / 4, 1 / 8):
         ys = np.linspace(-1.0, 1.0, 81) * 6 * math.sqrt(D)

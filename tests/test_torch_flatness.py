@@ -52,7 +52,12 @@ def test_hvp_and_eigenvalues_match_dense_hessian():
     w = np.linalg.eigvalsh(H)[::-1]
     params = list(model.parameters())
     v = torch.randn(H.shape[0], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    np.testing.assert_allclose(lt.hvp(closure, params, v).numpy(), H @ v.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lt.hvp(model, closure, v).numpy(), H @ v.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lt.hvp(None, closure, v, params=params).numpy(), H @ v.numpy(), rtol=1e-10,
+                               atol=1e-12)
+    with pytest.deprecated_call(match="hvp"):  # the old order (closure, params, v), still accepted
+        old_order = lt.hvp(closure, params, v)
+    np.testing.assert_allclose(old_order.numpy(), H @ v.numpy(), rtol=1e-10, atol=1e-12)
     for method in ("lanczos", "dense"):
         res = lt.hessian_eigenvalues(model, closure, k=3, method=method, tol=1e-10)
         np.testing.assert_allclose(res.eigenvalues, w[:3], rtol=1e-7)

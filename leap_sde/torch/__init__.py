@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "leap_sde.torch needs PyTorch, which is an optional extra: pip install leap_sde[torch]"
     ) from exc
 
-from ._counter_rng import counter_normal as counter_normal, stream_key as stream_key
+from .._counter_rng import counter_normal as counter_normal, stream_key as stream_key
 from ._flatness import (
     EpsSharpness as EpsSharpness,
     HessianEigen as HessianEigen,
@@ -34,10 +34,16 @@ from ._flatness import (
     loss_along_direction as loss_along_direction,
 )
 from ._landscapes import EntropicWell as EntropicWell, SharpFlatWell as SharpFlatWell
-from ._optim import LEAP as LEAP, MODES as MODES
+from ._optim import (
+    DISTRIBUTED as DISTRIBUTED,
+    LEAP as LEAP,
+    MODES as MODES,
+    NOT_PROPORTIONAL_TO_LR as NOT_PROPORTIONAL_TO_LR,
+    VARIANTS as VARIANTS,
+)
 
 __all__ = [
-    "LEAP", "MODES", "SharpFlatWell", "EntropicWell",
+    "LEAP", "MODES", "VARIANTS", "DISTRIBUTED", "NOT_PROPORTIONAL_TO_LR", "SharpFlatWell", "EntropicWell",
     "hvp", "hessian_eigenvalues", "hessian_trace", "epsilon_sharpness", "gradient_noise_along",
     "loss_along_direction", "interpolation_barrier", "flat_params",
     "HessianEigen", "TraceEstimate", "NoiseAlong", "EpsSharpness", "InterpolationProfile", "counter_normal", "stream_key",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -129,9 +130,24 @@ class _HessianOperator:
                           for h, p in zip(outs, self.params)])
 
 
-def hvp(closure: Callable[[], torch.Tensor], params: Sequence[torch.Tensor], v: torch.Tensor) -> torch.Tensor:
-    """Hessian-vector product ``H v`` of ``closure()`` w.r.t. ``params``; ``v`` and result shape ``(n,)``."""
-    return _HessianOperator(closure, list(params))(v)
+def hvp(model: Optional[nn.Module], closure: Callable[[], torch.Tensor], v: torch.Tensor, *, params=None,
+        train_mode: bool = False) -> torch.Tensor:
+    """Hessian-vector product ``H v = ∇(∇L·v)`` of L = ``closure()`` w.r.t. θ (Pearlmutter 1994).
+
+    Same argument order as the other flatness functions: ``model`` (or None with ``params``), the
+    closure, then ``v`` of shape ``(n,)``; the result has shape ``(n,)``.  The model is evaluated in
+    eval mode unless ``train_mode=True`` (module docstring).
+
+    The old order ``hvp(closure, params, v)`` still works but is deprecated (``DeprecationWarning``).
+    """
+    if model is not None and not isinstance(model, nn.Module) and callable(model) and not callable(closure):
+        warnings.warn("hvp(closure, params, v) is deprecated: use hvp(model, closure, v, params=...) "
+                      "(or hvp(None, closure, v, params=params)), the order of the other flatness functions",
+                      DeprecationWarning, stacklevel=2)
+        model, closure, params = None, model, closure
+    params = _params(model, params)
+    with _measurement_mode(model, train_mode):
+        return _HessianOperator(closure, params)(v)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ class SharpFlatWell(nn.Module):
 
     def __init__(self, curv_flat: float = 1.0, curv_sharp: float = 4.0, barrier_flat: float = 1.0,
                  barrier_sharp: float = 1.0, curv_saddle: float = 1.0, *, n: int = 1, x0: float = 0.0,
-                 dtype: torch.dtype = torch.float64, device=None):
+                 dtype: torch.dtype = torch.float64, device=None) -> None:
         super().__init__()
         self.curv_flat = _positive("curv_flat", curv_flat)
         self.curv_sharp = _positive("curv_sharp", curv_sharp)
@@ -87,7 +87,7 @@ class EntropicWell(nn.Module):
     """
 
     def __init__(self, kappa: float = 1.0, c: float = 0.0, *, n: int = 1, x0=(-1.0, 0.0),
-                 dtype: torch.dtype = torch.float64, device=None):
+                 dtype: torch.dtype = torch.float64, device=None) -> None:
         super().__init__()
         self.kappa = _positive("kappa", kappa)
         self.c = float(c)

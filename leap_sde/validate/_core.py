@@ -61,7 +61,7 @@ class Case:
     case: str                 #: case id, e.g. "1 kramers"
     name: str                 #: short label of the check
     claim: str                #: the statement tested
-    source: str               #: where it comes from (theory-notes § and tag, paper)
+    source: str               #: where it comes from (docs/theory.md section, paper)
     kind: str                 #: exact | asymptotic | claim | context
     theory: float             #: theoretical value
     estimate: float           #: simulated estimate

@@ -1,6 +1,6 @@
 """Case 8: convergence of SGD + LEAP on a non-convex landscape (2-D Styblinski–Tang).
 
-LEAP's "guaranteed convergence" read as Robbins–Monro (theory notes §8): with Σ η_k = ∞ and
+LEAP's "guaranteed convergence" read as Robbins–Monro (docs/theory.md §8.7): with Σ η_k = ∞ and
 Σ (η_k² + σ_k²) < ∞ the gradient norm goes to zero; with constant η and σ the iterates settle in a noise
 ball whose size the theory predicts.
 
@@ -85,13 +85,13 @@ def run(cfg: Config):
                steps=K, basin_fraction_coord0=round(float(np.mean(X[:, 0] < mx)), 3))
     cases.append(make_case(
         cid, "constant η, σ: E‖∇L‖² vs exact stationary chain", claim="with constant σ the iterates settle at the "
-        "noise level of the stationary discrete LEAP chain", source="theory notes §8 (D); exact stationary law of "
+        "noise level of the stationary discrete LEAP chain", source="docs/theory.md §8.7; exact stationary law of "
         "the discretised chain (derived in this project)", kind="exact", theory=exact, estimate=m_const,
         se=se_const, model_tol=gerr, tol_note="grid error (Richardson step); basin occupation measured",
         params=par))
     cases.append(make_case(
         cid, "constant η, σ: E‖∇L‖² vs quadratic approximation", claim="Σ h² Var with Var = (η²+σ²)σ_ξ²/"
-        "(h[2η − h(η²+σ²)]) at the minima", source="theory notes §3.3 (D)", kind="asymptotic", theory=quad,
+        "(h[2η − h(η²+σ²)]) at the minima", source="docs/theory.md §3.3", kind="asymptotic", theory=quad,
         estimate=m_const, se=se_const, model_tol=ASYMPTOTIC_TOL * quad, tol_note="quadratic approximation: nominal 10%",
         params=par))
 
@@ -118,7 +118,7 @@ def run(cfg: Config):
                sum_eta=float(ETA0 * L0 * J))
     cases.append(make_case(
         cid, "decaying η, σ: final E‖∇L‖² vs quadratic theory", claim="E‖∇L‖² tracks Σ h² Var(η_k, σ_k) and "
-        "decreases like η_k", source="theory notes §3.3, §8 (D)", kind="asymptotic", theory=float(theo[-1]),
+        "decreases like η_k", source="docs/theory.md §3.3, §8.7", kind="asymptotic", theory=float(theo[-1]),
         estimate=float(m[-1]), se=float(se[-1]), model_tol=ASYMPTOTIC_TOL * float(theo[-1]),
         tol_note="quadratic approximation: nominal 10%", params=par))
     # log-log decay slope over the second half of the segments
@@ -130,13 +130,13 @@ def run(cfg: Config):
     beta = cov @ (Aw.T @ (w * ys))
     cases.append(make_case(
         cid, "decaying η, σ: d log E‖∇L‖² / d log η = 1", claim="the gradient norm goes to zero with the learning "
-        "rate (no floor): E‖∇L‖² ∝ η_k", source="theory notes §8 (D, Robbins–Monro reading of LEAP's "
+        "rate (no floor): E‖∇L‖² ∝ η_k", source="docs/theory.md §8.7 (Robbins–Monro reading of LEAP's "
         "'guaranteed convergence')", kind="asymptotic", theory=1.0, estimate=float(beta[1]),
         se=float(math.sqrt(cov[1, 1])), model_tol=ASYMPTOTIC_TOL, tol_note="asymptotic law: nominal 10%", params=par))
     cases.append(make_case(
         cid, "claim: guaranteed convergence (E‖∇L‖² below the constant-σ floor)", claim="with decaying η_k, σ_k the "
         "gradient norm falls far below the constant-σ noise floor (here: below 1/10 of it)",
-        source="LEAP abstract (theory notes §8, V: 'with guaranteed convergence')", kind="claim",
+        source="LEAP abstract, Liu et al. CIKM 2022 ('with guaranteed convergence'; docs/theory.md §8.1)", kind="claim",
         theory=0.1 * m_const, estimate=float(m[-1]), se=float(se[-1]), model_tol=0.0, sided="less",
         tol_note="significance (> 3 SE)", params=par, note=f"final/constant = {m[-1] / m_const:.4f}"))
 

@@ -1,8 +1,8 @@
 """Case 3: Eyring–Kramers in 2-D — the entropic prefactor of ``(x²−1)² + κ/2·y² + c·x²y²``.
 
 The ``c·x²y²`` term raises the y-curvature at the minima to ``κ + 2c`` but leaves it ``κ`` at the saddle, so
-Eyring–Kramers multiplies the mean escape time by ``√(κ/(κ + 2c))`` (theory notes §1.3).  Reference for
-finite D: the exact MFPT of the 2-D diffusion from an SQRA backward solve on a grid (notes §6.3 item 3,
+Eyring–Kramers multiplies the mean escape time by ``√(κ/(κ + 2c))`` (docs/theory.md §1.4).  Reference for
+finite D: the exact MFPT of the 2-D diffusion from an SQRA backward solve on a grid (docs/theory.md §6.3,
 ``theory.mfpt_sqra_grid``); for ``c = 0`` it equals the 1-D quadrature.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ def run(cfg: Config):
         par = dict(kappa=KAPPA, c=c, dU_over_D=ratio, eta=eta, N=npart, censored=res.n_censored)
         cases.append(make_case(
             cid, f"c={c}: MC vs exact 2-D MFPT", claim="Langevin mean escape time = exact MFPT of the 2-D diffusion "
-            "(SQRA backward solve), up to the O(η) bias", source="theory notes §6.3 item 3 (D; SQRA V)",
+            "(SQRA backward solve), up to the O(η) bias", source="docs/theory.md §6.3 (SQRA backward solve)",
             kind="exact", theory=ref, estimate=m, se=se, model_tol=abs(bias) * ref + gerr,
             tol_note="O(η) bias of the 1-D chain (exact for c=0, a proxy otherwise) + grid error", params=par,
             note=f"1-D quadrature (c=0 only) {cont1d:.4g}" if c == 0 else ""))
@@ -71,12 +71,12 @@ def run(cfg: Config):
         par = dict(kappa=KAPPA, c=c, dU_over_D=ratio, eta=eta)
         cases.append(make_case(
             cid, f"c={c}: τ(c)/τ(0) vs exact 2-D ratio", claim="the ratio of mean escape times equals the exact "
-            "finite-D ratio", source="theory notes §6.3 (SQRA)", kind="exact", theory=exact, estimate=ratio_mc,
+            "finite-D ratio", source="docs/theory.md §6.3 (SQRA)", kind="exact", theory=exact, estimate=ratio_mc,
             se=ratio_se, model_tol=exact * (g / r + g0 / r0),
             tol_note="grid errors (the O(η) bias cancels to first order in the ratio)", params=par))
         cases.append(make_case(
             cid, f"c={c}: entropic factor √(κ/(κ+2c))", claim="Eyring–Kramers: τ(c)/τ(0) = √(κ/(κ+2c))",
-            source="theory notes §1.3 (V/R Berglund, BEGK)", kind="asymptotic", theory=ek, estimate=ratio_mc,
+            source="Eyring–Kramers; Bovier, Eckhoff, Gayrard & Klein 2004 (docs/theory.md §1.4)", kind="asymptotic", theory=ek, estimate=ratio_mc,
             se=ratio_se, model_tol=ASYMPTOTIC_TOL * ek, tol_note="asymptotic law: nominal 10%", params=par,
             note=f"exact/EK = {exact / ek:.3f} at ΔU/D = {ratio}"))
     # exact approach of the EK factor as D → 0 (no simulation): where the formula starts to hold

@@ -8,9 +8,9 @@ gradient-noise covariances of the same trace:
 * anti-aligned ``Σ ∝ H⁻¹`` (true minibatch noise of a finite sum ``ℓ_i(θ) = L(θ − a_i)`` whose offsets have
   covariance ∝ H⁻³, B = 1 — non-Gaussian, but only second moments enter here).
 
-References (theory notes §4.1): the exact discrete-time ``E L_k = ½Tr(H C_k)`` with
-``C_{k+1} = (I−ηH)C_k(I−ηH) + η²Σ`` (D), its OU limit ``¼Tr((I − e^{−2Ht})ηΣ)`` (D + N) and the small-time
-indicator ``(t/2)Tr(H·ηΣ)`` (V Zhu et al.), valid only for ``t ≪ 1/λ_max``.
+References (docs/theory.md §5): the exact discrete-time ``E L_k = ½Tr(H C_k)`` with
+``C_{k+1} = (I−ηH)C_k(I−ηH) + η²Σ``, its OU limit ``¼Tr((I − e^{−2Ht})ηΣ)`` and the small-time
+indicator ``(t/2)Tr(H·ηΣ)`` (Zhu et al.), valid only for ``t ≪ 1/λ_max``.
 """
 from __future__ import annotations
 
@@ -73,18 +73,18 @@ def run(cfg: Config):
                        trace_Sigma=round(float(np.trace(S)), 4), TrHSigma=round(th.escape_indicator(H, S), 4), N=n)
             cases.append(make_case(
                 cid, f"{name}, t={t:g}: E L vs exact discrete", claim="E L_k = ½Tr(H C_k), C_{k+1} = (I−ηH)C_k(I−ηH) "
-                "+ η²Σ", source="theory notes §4.1 (D), §2.2", kind="exact", theory=disc, estimate=m, se=se,
+                "+ η²Σ", source="docs/theory.md §5, §2.2", kind="exact", theory=disc, estimate=m, se=se,
                 model_tol=0.0, tol_note="none", params=par))
             if k in (10, 200):
                 cases.append(make_case(
                     cid, f"{name}, t={t:g}: OU form ¼Tr((I−e^{{−2Ht}})ηΣ)", claim="the OU (SDE) expected loss "
-                    "increase", source="theory notes §4.1 (D + N)", kind="asymptotic", theory=ou, estimate=m, se=se,
+                    "increase", source="docs/theory.md §5 (exact OU loss increase)", kind="asymptotic", theory=ou, estimate=m, se=se,
                     model_tol=ASYMPTOTIC_TOL * ou, tol_note="SDE approximation: nominal 10%", params=par))
             if k in (2, 40):
                 small = t * 4.0 < 0.5
                 cases.append(make_case(
                     cid, f"{name}, t={t:g}: indicator (t/2)Tr(H·ηΣ)", claim="Zhu et al.: the loss grows at rate "
-                    "½Tr(HΣ) from a minimum", source="Zhu et al. ICML 2019 (theory notes §4.1, V)",
+                    "½Tr(HΣ) from a minimum", source="Zhu et al. ICML 2019 (docs/theory.md §5)",
                     kind="asymptotic" if small else "context", theory=ind, estimate=m, se=se,
                     model_tol=ASYMPTOTIC_TOL * ind, tol_note="small-t law: nominal 10%" + ("" if small else
                                                                                           "; t ≥ 1/(2λ_max): outside"),
@@ -97,8 +97,8 @@ def run(cfg: Config):
     pred = th.escape_indicator(H, H / B_HESS) / th.escape_indicator_isotropic(H, H / B_HESS)
     cases.append(make_case(
         cid, "aligned/isotropic early loss growth = Tr(HΣ)/(Tr H·Tr Σ/d)", claim="noise aligned with the curvature "
-        "escapes faster, by the ratio of the Tr(HΣ) indicators", source="Zhu et al. ICML 2019 (theory notes §4.1, "
-        "V claim; D ratio)", kind="asymptotic", theory=pred, estimate=ratio, se=ratio_se,
+        "escapes faster, by the ratio of the Tr(HΣ) indicators", source="Zhu et al. ICML 2019 (docs/theory.md §5: "
+        "claim; the ratio derived in this project)", kind="asymptotic", theory=pred, estimate=ratio, se=ratio_se,
         model_tol=ASYMPTOTIC_TOL * pred, tol_note="small-t law: nominal 10%",
         params=dict(t=al[0], eta=ETA, N=n), note=f"exact discrete ratio {al[3] / iso[3]:.4f}"))
 

@@ -2,11 +2,11 @@
 
 Dynamics: discrete Langevin–GD ``x_{k+1} = x_k − η(U'(x_k) + ξ_k)``, ``ξ ~ N(0, 2D/η)`` (the simulator's
 ``WhiteNoise.langevin(D, η)``), i.e. Euler–Maruyama of ``dX = −U' dt + √(2D) dW`` with ``Δt = η``.
-Start ``x0 = −1``, absorbing at the other minimum ``x ≥ +1`` unless stated (theory notes §1.1 pitfall).
+Start ``x0 = −1``, absorbing at the other minimum ``x ≥ +1`` unless stated (docs/theory.md §1.2).
 
-References: the exact continuous MFPT by quadrature (``theory.mfpt_1d``, notes §1.2), the exact MFPT of
+References: the exact continuous MFPT by quadrature (``theory.mfpt_1d``, docs/theory.md §1.3), the exact MFPT of
 the *discrete* chain (``theory.discrete_mfpt_1d``: contains the O(η) bias exactly, Richardson-extrapolated
-in the grid with the extrapolation step as its error), Kramers' law (§1.1), the SQRA spectral gap (§6.3).
+in the grid with the extrapolation step as its error), Kramers' law (§1.1), the SQRA spectral gap (§6.2).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ U, dU, d2U = funcs_1d(LAND)
 X0, X_L = -1.0, -2.5
 H_MIN, H_SAD = 8.0, -4.0
 
-SRC_EXACT = "theory notes §1.2 (D; Gardiner §5.2.7, R): exact 1-D MFPT by quadrature"
+SRC_EXACT = "docs/theory.md §1.3 (Gardiner §5.2.7): exact 1-D MFPT by quadrature"
 SRC_DISC = "exact MFPT of the discrete chain (first-step analysis, derived in this project)"
 
 
@@ -43,16 +43,9 @@ def langevin_run(cfg: Config, ratio: float, eta: float, n: int, seed: int, xc: f
     if t_guess is None:
         t_guess = th.mfpt_1d(U, D, X0, xc, X_L)
     max_steps = int(30 * t_guess / eta) + 2000
-    if xc > 0.1:
-        exit_rule = ls.Threshold(xc)
-    else:
-        # absorbing at (or, shifted, just before) the saddle: the simulator refuses a Threshold that is not
-        # beyond a barrier, so use the equivalent exit "leave the ball of radius R − xc around −R" (never
-        # left on the far side); exactly x ≥ xc up to ~1e-14
-        R = 100.0
-        exit_rule = ls.LeaveBall([-R], R + xc)
+    # absorbing at the other minimum, at the saddle, or (boundary shift) just before it: x ≥ xc
     return sim(cfg, f"langevin/{ratio}/{eta}/{n}/{seed}/{xc}", LAND, [X0], eta=eta,
-               noise=ls.WhiteNoise.langevin(D, eta), exit=exit_rule, n_particles=n,
+               noise=ls.WhiteNoise.langevin(D, eta), exit=ls.Threshold(xc), n_particles=n,
                max_steps=max_steps, seed=seed)
 
 
@@ -84,7 +77,7 @@ def run_kramers(cfg: Config):
             tol_note="O(η) bias |T_disc − T_cont| computed exactly + grid error", params=par))
         cases.append(make_case(
             cid, f"ΔU/D={r}: Kramers' law", claim="E τ = 2π/√(U''(a)|U''(b)|)·e^{ΔU/D}",
-            source="theory notes §1.1 (V Berglund–Gentz; R)", kind="asymptotic", theory=tk, estimate=m, se=se,
+            source="Kramers 1940; Berglund 2013 (docs/theory.md §1.1)", kind="asymptotic", theory=tk, estimate=m, se=se,
             model_tol=ASYMPTOTIC_TOL * tk, tol_note="asymptotic law: nominal 10%", params=par,
             note=f"exact/Kramers = {cont / tk:.3f}"))
 
@@ -107,7 +100,7 @@ def run_kramers(cfg: Config):
     beta_ex = np.linalg.lstsq(A, conv[:, 3], rcond=None)[0]
     cases.append(make_case(
         cid, "ΔU/D=4: MC/exact extrapolated to η→0", claim="the discrete chain converges to the SDE: the "
-        "linear extrapolation of MC/exact in η is 1 at η = 0", source="theory notes §2.3 (N), §2.2 (D)",
+        "linear extrapolation of MC/exact in η is 1 at η = 0", source="docs/theory.md §2.3 (measured), §2.2",
         kind="exact", theory=1.0, estimate=beta[0], se=math.sqrt(cov[0, 0]), model_tol=abs(beta_ex[0] - 1),
         tol_note="O(η²) remainder of the linear extrapolation (same fit of the exact discrete values)",
         params=dict(etas=list(etas), N=nconv), note=f"fitted slope {beta[1]:.3f}/unit η (exact chain "
@@ -135,14 +128,14 @@ def run_kramers(cfg: Config):
             if shifted:
                 cases.append(make_case(
                     cid, f"saddle, η={e}, shifted by 0.5826√(2DΔt): MC vs exact", claim="the boundary shift "
-                    "removes the O(√Δt) monitoring bias", source="theory notes §2.3 (V Gobet–Menozzi 2010; "
-                    "V Broadie–Glasserman–Kou)", kind="asymptotic", theory=cont0, estimate=m, se=se,
+                    "removes the O(√Δt) monitoring bias", source="docs/theory.md §2.3 (Gobet–Menozzi 2010; "
+                    "Broadie–Glasserman–Kou 1997)", kind="asymptotic", theory=cont0, estimate=m, se=se,
                     model_tol=far_bias * cont0, tol_note="remaining O(Δt) bias (that of the same chain "
                     "absorbed at +1)", params=par))
             else:
                 cases.append(make_case(
                     cid, f"saddle, η={e}, unshifted: MC vs exact", claim="continuous MFPT to the saddle applied to "
-                    "a discretely monitored boundary", source="theory notes §2.3 (V Gobet 2000: O(√Δt) bias)",
+                    "a discretely monitored boundary", source="docs/theory.md §2.3 (Gobet 2000: O(√Δt) bias)",
                     kind="context", theory=cont0, estimate=m, se=se, model_tol=0.0,
                     tol_note="none (known √Δt monitoring bias, shown for context)", params=par,
                     note=f"MC/exact = {m / cont0:.3f}"))
@@ -206,7 +199,7 @@ def run_arrhenius(cfg: Config):
         tol_note="grid error of the reference (relative, bounds the slope error)", params=par))
     cases.append(make_case(
         cid, "Arrhenius slope = ΔU", claim="D·log E τ → ΔU: slope of log τ vs 1/D is ΔU = 1",
-        source="theory notes §1.4 (D from §1.1/§1.3)", kind="asymptotic", theory=1.0, estimate=fit.slope,
+        source="docs/theory.md §1.5 (from §1.1/§1.4)", kind="asymptotic", theory=1.0, estimate=fit.slope,
         se=fit.slope_se, model_tol=ASYMPTOTIC_TOL, tol_note="asymptotic law: nominal 10%", params=par,
         note=f"exact-quadrature slope on these points {slope_cont:.4f} (prefactor D-dependence); "
              f"fit χ²/dof = {fit.chi2:.2f}/{fit.dof}"))
@@ -237,7 +230,7 @@ def run_arrhenius(cfg: Config):
     p_ks = res.ks_pvalue(t0=t0, unit="time")
     cases.append(make_case(
         cid, f"ΔU/D={pe['r']}: exponential exit law (KS)", claim="exit times beyond the in-well transient are "
-        "exponential: KS p-value ≥ 0.01", source="theory notes §1.4 (V Bovier–Gayrard–Klein; R Le Bris et al.)",
+        "exponential: KS p-value ≥ 0.01", source="docs/theory.md §1.5 (Bovier–Gayrard–Klein; Le Bris et al.)",
         kind="asymptotic", theory=0.01, estimate=p_ks, se=0.0, model_tol=0.0, sided="lower",
         tol_note="test level 1%", params=dict(par, t0=t0)))
 
@@ -250,7 +243,7 @@ def run_arrhenius(cfg: Config):
         est = 2.0 / p["m"]
         cases.append(make_case(
             cid, f"ΔU/D={p['r']}: spectral gap λ₁ = 2/T", claim="first non-zero eigenvalue of the Fokker–Planck "
-            "generator = k_ab + k_ba = 2/T in a symmetric well", source="theory notes §6.3 (V SQRA concept; D, N)",
+            "generator = k_ab + k_ba = 2/T in a symmetric well", source="docs/theory.md §6.2 (SQRA)",
             kind="asymptotic", theory=lam, estimate=est, se=2.0 * p["se"] / p["m"] ** 2,
             model_tol=ASYMPTOTIC_TOL * lam, tol_note="asymptotic identity: nominal 10%",
             params=dict(dU_over_D=p["r"], eta=eta, grid="1200 pts on [−2.5, 2.5]"),

@@ -5,7 +5,7 @@ Landscape: :class:`leap_sde.SharpFlatWell` with equal barriers, a flat minimum (
 (1-D: per-coordinate = scalar).  Exit at the other minimum.
 
 References: the exact MFPT of the discrete LEAP chain (``theory.discrete_mfpt_1d`` with the random step
-integrated exactly), and the project's continuous LEAP model (theory notes §8, derived in this project)
+integrated exactly), and the project's continuous LEAP model (docs/theory.md §8.2, derived in this project)
 ``D(θ) = ((η² + σ²)C(θ) + σ²U'(θ)²)/(2η)`` by Itô quadrature (``theory.leap_mfpt_1d``).
 
 (a) SGD noise ``C = |U''|/B`` + LEAP: the flat/sharp log-ratio against λ = 2BΔL/η (exponential law kept) and
@@ -27,8 +27,8 @@ from ._np import funcs_1d
 from .sgd_noise import FLOOR, escape_setup, hess_var, refs, run_escape
 
 SRC_DISC = "exact MFPT of the discrete LEAP chain (derived in this project)"
-SRC_LEAP = "LEAP diffusion model, theory notes §8 (D; derived in this project)"
-SRC_CLAIM = "LEAP, Liu et al. CIKM 2022 (arXiv 2208.11873), abstract (theory notes §8, V)"
+SRC_LEAP = "LEAP diffusion model, docs/theory.md §8.2 (derived in this project)"
+SRC_CLAIM = "LEAP, Liu et al. CIKM 2022 (arXiv 2208.11873), abstract (docs/theory.md §8.1)"
 HF, HB, DL, ETA = 1.0, 4.0, 0.03, 0.02
 
 

@@ -9,12 +9,12 @@ Three models of the same optimizer:
 1. the **Gaussian discrete chain** ``θ' = θ − η(L' + N(0, C(θ)/B))`` — exact MFPT by ``theory.discrete_mfpt_1d``;
    the simulator's ``mode="sde"`` with ``MinibatchNoise`` integrates exactly this chain (Euler–Maruyama of
    ``dθ = −L'dt + √(2D)dW``, ``D = ηC/(2B)``, ``dt = η``);
-2. the **continuous SDE** with ``D(θ) = ηC(θ)/(2B)`` — exact MFPT by Itô quadrature (notes §1.2);
+2. the **continuous SDE** with ``D(θ) = ηC(θ)/(2B)`` — exact MFPT by Itô quadrature (docs/theory.md §1.3);
 3. **true minibatch** SGD (simulated).
 
 Model 1 vs the simulator's SDE mode is an exact check; true minibatch vs model 1 tests the Gaussian (CLT)
 approximation of the noise; model 2 vs model 1 tests the diffusion approximation, which fails here because
-the per-sample gradient variance nearly vanishes near the saddle (theory notes §4 caveat 2) while the
+the per-sample gradient variance nearly vanishes near the saddle (docs/theory.md §4.3) while the
 discrete chain jumps across that region.
 """
 from __future__ import annotations
@@ -70,8 +70,8 @@ def run(cfg: Config):
             model_tol=gerr, tol_note="grid error", params=dict(par, censored=r_sde.n_censored)))
         cases.append(make_case(
             cid, f"B={B}, η={eta}: true minibatch vs Gaussian noise (log τ)", claim="minibatch SGD escapes like "
-            "SGD with Gaussian noise of the same covariance C(θ)/B (CLT)", source="Gaussian SGD model (theory notes "
-            "§0, §4: Cov ξ = C/B)", kind="asymptotic", theory=math.log(disc), estimate=math.log(m_mb),
+            "SGD with Gaussian noise of the same covariance C(θ)/B (CLT)", source="Gaussian SGD model (docs/theory.md "
+            "§0.2, §4.1: Cov ξ = C/B)", kind="asymptotic", theory=math.log(disc), estimate=math.log(m_mb),
             se=se_mb / m_mb, model_tol=math.log(1 + ASYMPTOTIC_TOL), tol_note="CLT approximation: nominal 10% in τ",
             params=dict(par, N=n_mb, censored=r_mb.n_censored), note=f"minibatch/Gaussian = {m_mb / disc:.3f}"))
         # typical in-well fluctuations: the quasi-stationary law in the left basin (positions after K steps of
@@ -88,13 +88,13 @@ def run(cfg: Config):
         cases.append(make_case(
             cid, f"B={B}, η={eta}: in-well E(θ−a)², minibatch vs Gaussian", claim="the typical (quasi-stationary) "
             "fluctuations of minibatch SGD in a well equal those of the Gaussian chain with the same covariance",
-            source="Gaussian SGD model (theory notes §0, §2.2: only second moments at leading order)",
+            source="Gaussian SGD model (docs/theory.md §0.2, §2.2: only second moments at leading order)",
             kind="asymptotic", theory=q1 + (q1 - q2) / 3, estimate=float(d2.mean()),
             se=float(d2.std(ddof=1) / math.sqrt(d2.size)), model_tol=ASYMPTOTIC_TOL * q1,
             tol_note="CLT approximation: nominal 10%", params=dict(par, steps=K, N=int(d2.size))))
         cases.append(make_case(
             cid, f"B={B}, η={eta}: continuous SDE D = ηC/(2B) (log τ)", claim="the diffusion approximation predicts "
-            "the escape time of SGD", source="theory notes §0 (t = kη, D = ηC/2), §1.2 Itô quadrature",
+            "the escape time of SGD", source="docs/theory.md §0.2 (t = kη, D = ηC/2), §1.3 Itô quadrature",
             kind="asymptotic", theory=sde_logT, estimate=math.log(m_mb), se=se_mb / m_mb,
             model_tol=math.log(1 + ASYMPTOTIC_TOL), tol_note="approximation: nominal 10% in τ", params=par,
             note=f"SDE/minibatch = e^{sde_logT - math.log(m_mb):.1f}"))

@@ -1,11 +1,11 @@
 """Cases 4 and 5: discrete-time dynamics on quadratics (SGD, GD + LEAP, Kesten tails, stability).
 
 Case 4: SGD ``x' = x − η(hx + ξ)``: stationary variance ``ησ²/(h(2 − ηh))`` (exact) against its OU/SDE value
-``ησ²/(2h)``, and the instability at ``ηh ≥ 2`` (theory notes §2.1–2.2).
+``ησ²/(2h)``, and the instability at ``ηh ≥ 2`` (docs/theory.md §2.1–2.2).
 Case 5: LEAP ``x' = x − (η + ε)(hx + ξ)``: the stationary variance / covariance (exact, derived in this
 project), the Kesten tail index ``E|1 − η̃h|^α = 1`` against a Hill estimate (α = 2 exactly at the
 mean-square boundary ``h(η² + σ²) = 2η``), and the almost-sure boundary ``E log|1 − η̃h| = 0`` of GD + LEAP
-without gradient noise (notes §3, §8).
+without gradient noise (docs/theory.md §3, §8.5).
 """
 from __future__ import annotations
 
@@ -54,12 +54,12 @@ def run_sgd(cfg: Config):
         par = dict(h=h, eta=eta, noise_std=std, N=n, steps=steps)
         cases.append(make_case(
             cid, f"ηh={eh}: discrete stationary variance", claim="Var = ησ²/(h(2 − ηh))",
-            source="theory notes §2.2 (D + N)", kind="exact", theory=exact, estimate=v, se=se,
+            source="docs/theory.md §2.2", kind="exact", theory=exact, estimate=v, se=se,
             model_tol=exact * abs(1 - eh) ** (2 * steps), tol_note="residual transient (1−ηh)^{2K}",
             params=par))
         cases.append(make_case(
             cid, f"ηh={eh}: SDE (OU) variance ησ²/(2h)", claim="the SDE approximation gives the stationary variance",
-            source="theory notes §2.2 (D; V Liu–Ziyin–Ueda: 'dramatically larger' in discrete time)",
+            source="docs/theory.md §2.2 (cf. Liu–Ziyin–Ueda 2021: larger in discrete time)",
             kind="asymptotic", theory=ou, estimate=v, se=se, model_tol=ASYMPTOTIC_TOL * ou,
             tol_note="approximation: nominal 10%", params=par, note=f"discrete/OU = {exact / ou:.3f}"))
     # instability beyond ηh = 2
@@ -69,7 +69,7 @@ def run_sgd(cfg: Config):
     frac = res.n_escaped / res.n_particles
     cases.append(make_case(
         cid, "ηh=2.05: GD unstable, every particle leaves", claim="for ηh ≥ 2 there is no basin: all particles "
-        "leave the ball |x| < 10 (within 2000 steps)", source="theory notes §2.1 (D)", kind="exact", theory=1.0,
+        "leave the ball |x| < 10 (within 2000 steps)", source="docs/theory.md §2.1", kind="exact", theory=1.0,
         estimate=frac, se=math.sqrt(max(frac * (1 - frac), 0) / res.n_particles), model_tol=0.0, sided="lower",
         tol_note="none", params=dict(h=h, eta=eta, radius=10.0, N=res.n_particles),
         note=f"median exit step {int(np.median(res.steps))}"))
@@ -114,7 +114,7 @@ def run_leap(cfg: Config):
         var_pts.append((s, v, se, exact))
         cases.append(make_case(
             cid, f"1-D, σ={s}: stationary variance", claim="Var = (η²+σ²)σ_ξ²/(h[2η − h(η²+σ²)])",
-            source="theory notes §3.3 (D + N)", kind="exact", theory=exact, estimate=v, se=se, model_tol=0.0,
+            source="docs/theory.md §3.3", kind="exact", theory=exact, estimate=v, se=se, model_tol=0.0,
             tol_note="none (transient e^{300 E log|A|} ≈ 0)",
             params=dict(h=h, eta=eta, sigma=s, noise_std=std, N=n, alpha=round(th.kesten_tail_index(h, eta, s), 2))))
     # (a') 2-D stationary covariance with the random diagonal step
@@ -129,7 +129,7 @@ def run_leap(cfg: Config):
             cases.append(make_case(
                 cid, f"2-D {mode}: C[{a},{b}]", claim="stationary covariance solves C = E[A C Aᵀ] + Q with "
                 "A = I − diag(η̃)H (E[ε_iε_j] = σ²δ_ij per coordinate)",
-                source="theory notes §2.2, §3.1 (D); derived in this project", kind="exact", theory=C[a, b],
+                source="docs/theory.md §2.2, §8.6 (derived in this project)", kind="exact", theory=C[a, b],
                 estimate=float(prod.mean()), se=float(prod.std(ddof=1) / math.sqrt(n)), model_tol=0.0,
                 tol_note="none", params=dict(H=H2.tolist(), eta=eta2, sigma=s2, mode=mode, N=n)))
     # (b) Kesten tail index vs Hill; α = 2 at the mean-square boundary σh = 1 (ηh = 1)
@@ -146,9 +146,9 @@ def run_leap(cfg: Config):
         cases.append(make_case(
             cid, f"ηh=1, σh={s}{lab}: tail index", claim="stationary tail index α solves E|1 − η̃h|^α = 1 "
             "(α > 2 ⟺ finite variance ⟺ h(η²+σ²) < 2η)",
-            source="theory notes §3.2 (V Kevei; R Goldie 1991), §3.3 (D + N)", kind="exact", theory=alpha,
+            source="Kesten 1973, Goldie 1991 (docs/theory.md §3.2), §3.3", kind="exact", theory=alpha,
             estimate=a_hat, se=a_hat / math.sqrt(k), model_tol=0.3,
-            tol_note="Hill-estimator bias: ±0.3 (theory notes §3.3)", params=dict(eta=1.0, h=1.0, sigma=s, N=nh, k=k)))
+            tol_note="Hill-estimator bias: ±0.3 (docs/theory.md §3.3)", params=dict(eta=1.0, h=1.0, sigma=s, N=nh, k=k)))
     # (c) almost-sure boundary of GD + LEAP (no gradient noise): leave the ball |x| < 1 from x0 = 1e-6
     x0, R = 1e-6, 1.0
     u = math.log(R / x0)
@@ -173,7 +173,7 @@ def run_leap(cfg: Config):
             lower = 1 - v * K / (v * K + (lam * K - u) ** 2) if lam * K > u else 0.0
             cases.append(make_case(
                 cid, f"σ={s}, h={h} (h_as < h < 2/η): LEAP leaves", claim="GD keeps this minimum (ηh < 2) but GD + LEAP "
-                "leaves it: λ = E log|1 − η̃h| > 0", source="theory notes §8 (D); derived in this project",
+                "leaves it: λ = E log|1 − η̃h| > 0", source="docs/theory.md §8.5 (derived in this project)",
                 kind="exact", theory=lower, estimate=frac, se=se, model_tol=0.0, sided="lower",
                 tol_note="Cantelli lower bound on P(left by step K)", params=par))
         else:
@@ -183,14 +183,14 @@ def run_leap(cfg: Config):
             cases.append(make_case(
                 cid, f"σ={s}, h={h} ({where}): LEAP keeps", claim="λ < 0: GD + LEAP converges almost surely although "
                 "it is not mean-square stable; P(ever leave) ≤ (|x0|/R)^α (Lundberg)",
-                source="theory notes §3.2, §8 (D); derived in this project", kind="exact", theory=bound,
+                source="docs/theory.md §3.2, §8.5 (derived in this project)", kind="exact", theory=bound,
                 estimate=frac, se=se, model_tol=0.0, sided="upper",
                 tol_note="Lundberg bound, exact for all times", params=dict(par, alpha=round(alpha, 3))))
             if h < 2 / eta_:
                 cases.append(make_case(
                     cid, f"σ={s}, h={h}: claim 'LEAP leaves every minimum with 2η/(η²+σ²) < h < 2/η'",
                     claim="minima that are mean-square unstable under LEAP but stable under GD are left by LEAP",
-                    source="issue 4 case 5 / theory notes §8 (mean-square reading)", kind="claim", theory=1.0,
+                    source="issue 4 case 5 / docs/theory.md §8.5 (mean-square reading)", kind="claim", theory=1.0,
                     estimate=frac, se=se, model_tol=0.0, sided="lower", tol_note="none",
                     params=par, note="the almost-sure boundary is h_as, not the mean-square one"))
 

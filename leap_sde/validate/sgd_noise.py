@@ -6,7 +6,7 @@ the simulator's ``HessianNoise`` floor never acts.  Discrete SGD ``x' = x − η
 ``ξ ~ N(0, max(|U''|, floor)/B)``; exit at the other minimum.
 
 References: the exact discrete-chain MFPT (``theory.discrete_mfpt_1d`` with ``C(x) = |U''(x)|/B``), the Itô
-quadrature of the SDE with ``D(x) = η|U''(x)|/(2B)`` (notes §1.2), Xie et al.'s law (notes §4, R).
+quadrature of the SDE with ``D(x) = η|U''(x)|/(2B)`` (docs/theory.md §1.3), Xie et al.'s law (§4.1).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ._np import funcs_1d
 
 FLOOR = 1e-3
 SRC_DISC = "exact MFPT of the discrete chain (derived in this project)"
-SRC_XIE = "Xie, Sato & Sugiyama ICLR 2021 (theory notes §4, R; abstract V)"
+SRC_XIE = "Xie, Sato & Sugiyama ICLR 2021 (docs/theory.md §4.1)"
 
 
 def escape_setup(land, side: str):
@@ -104,7 +104,7 @@ def run(cfg: Config):
         cid, f"B={pm['B']}: Xie's full formula (log τ)", claim="τ = 2π/√(H_a|H_b|)·exp[(2BΔL/η)(s/H_a+(1−s)/|H_b|)]",
         source=SRC_XIE, kind="asymptotic", theory=math.log(t_xie), estimate=math.log(pm["m"]),
         se=pm["se"] / pm["m"], model_tol=math.log(2.0), tol_note="prefactor convention-dependent: factor 2 "
-        "(theory notes §4 caveat 1)", params=dict(par, B=pm["B"]),
+        "(docs/theory.md §4.3)", params=dict(par, B=pm["B"]),
         note=f"exact Itô Laplace prefactor 2π/H_a gives {2 * math.pi / Ha * t_xie / (2 * math.pi / math.sqrt(Ha * Hb)):.4g}"))
 
     # (B) sharp vs flat: exponential (SGD) vs polynomial (white noise of equal variance at the flat minimum)
@@ -151,7 +151,7 @@ def run(cfg: Config):
     par = dict(H_flat=Hf, H_sharp=Hs, H_b=Hb2, barrier=dL2, eta=eta, lambdas=list(lams), N=n2)
     cases.append(make_case(
         cid, "SGD: d log(τ_flat/τ_sharp)/dλ", claim="SGD favours flat minima exponentially: log(τ_flat/τ_sharp) grows "
-        "linearly in λ = 2BΔL/η with slope (s/H)_flat − (s/H)_sharp terms", source=SRC_XIE + "; claim V (abstract)",
+        "linearly in λ = 2BΔL/η with slope (s/H)_flat − (s/H)_sharp terms", source=SRC_XIE + "; the claim is from the abstract",
         kind="claim", theory=slope_pred, estimate=sl, se=sl_se, model_tol=ASYMPTOTIC_TOL * slope_pred,
         tol_note="asymptotic law: nominal 10%", params=par,
         note=f"exact-chain slope {(d2 - d1) / (lams[1] - lams[0]):.4f}"))
@@ -159,14 +159,14 @@ def run(cfg: Config):
     wsl, wsl_se = (w2 - w1) / (lams[1] - lams[0]), math.hypot(we1, we2) / (lams[1] - lams[0])
     cases.append(make_case(
         cid, "white noise: d log(τ_flat/τ_sharp)/dλ", claim="white noise favours flat minima only polynomially: the "
-        "log-ratio does not grow with 1/D", source=SRC_XIE + "; claim V (abstract)", kind="claim", theory=0.0,
+        "log-ratio does not grow with 1/D", source=SRC_XIE + "; the claim is from the abstract", kind="claim", theory=0.0,
         estimate=wsl, se=wsl_se, model_tol=ASYMPTOTIC_TOL * slope_pred,
         tol_note="10% of the SGD slope", params=par, note=f"exact-chain slope {(wd2 - wd1) / (lams[1] - lams[0]):.4f}"))
     for lam, (w, we, wd) in zip(lams, ((w1, we1, wd1), (w2, we2, wd2))):
         pref = 0.5 * math.log(Hs / Hf)
         cases.append(make_case(
             cid, f"white, λ={lam:g}: log(τ_flat/τ_sharp) = ½log(H_s/H_f)", claim="Kramers: the white-noise ratio is "
-            "the prefactor ratio √(H_sharp/H_flat)", source="theory notes §4 (R), §1.1", kind="asymptotic",
+            "the prefactor ratio √(H_sharp/H_flat)", source="docs/theory.md §4.1, §1.1", kind="asymptotic",
             theory=pref, estimate=w, se=we, model_tol=math.log(1 + ASYMPTOTIC_TOL),
             tol_note="asymptotic law: nominal 10% in the ratio", params=dict(par, lam=lam),
             note=f"exact chain {wd:.4f}"))

@@ -16,7 +16,9 @@ SHA-256 of every file) last, then the folder is renamed to ``points/<key>`` (ato
 appended to rows.log and one to the index (each fsynced).  A SIGKILL at any moment therefore leaves (a) a
 ``.tmp`` folder, deleted on restart, (b) a complete folder without an index line, verified against its done.json
 and adopted on restart (its row is in done.json too), or (c) a torn last line, which fails its CRC and is
-dropped.  Nothing finished is lost.
+dropped: a torn index line makes its (intact) folder case (b); a rows.log line that is lost while its index
+line survives (a full disk, a damaged file) is rebuilt from the record in the point's done.json.  Nothing
+finished is lost.
 
 Index line: ``<key> <cfg> <base> <row> <crc>\\n`` — three 16-hex-digit hashes (the point's parameters, its
 resolved config, the sweep's base table and seed), the CRC-32 of the point's rows.log line and the CRC-32 of
@@ -35,7 +37,7 @@ import zlib
 from typing import NamedTuple
 from pathlib import Path
 
-from ._io import atomic_write_bytes, _json_default
+from .._io import atomic_write_bytes, _json_default
 
 __all__ = ["Store", "StoreBusy", "IndexEntry", "canonical_json", "short_hash", "file_digest"]
 
@@ -218,6 +220,28 @@ class Store:
             if want.get(key) == crc and _crc32(line[HASH_LEN + 10:]) == crc:
                 rows[key] = json.loads(line[HASH_LEN + 10:])
         return rows
+
+    def row_crcs(self, *, tail_bytes: int | None = None):
+        """``({key: crc}, complete)`` of the intact rows.log lines (payload CRC checked, no JSON parsing; a later
+        line of a key wins).  With ``tail_bytes`` only the last that many bytes are read (the first, possibly
+        partial, line skipped); ``complete`` says whether the whole file was read."""
+        try:
+            with open(self.rows_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                start = 0 if tail_bytes is None else max(0, size - tail_bytes)
+                f.seek(start)
+                data = f.read()
+        except FileNotFoundError:
+            return {}, True
+        lines = data.split(b"\n")
+        if start > 0:
+            lines = lines[1:]
+        out = {}
+        crc, h = zlib.crc32, HASH_LEN
+        for line in lines:
+            if len(line) >= h + 10 and line[h + 1:h + 9].decode("ascii", "replace") == "%08x" % crc(line[h + 10:]):
+                out[line[:h].decode("ascii", "replace")] = line[h + 1:h + 9].decode("ascii")
+        return out, start == 0
 
     def listing(self) -> set:
         """Names of the finished point folders (one directory listing)."""
