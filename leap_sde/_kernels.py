@@ -43,6 +43,7 @@ from .landscapes import FiniteSum, Landscape
 from .schedules import Schedule
 
 RUNNING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
+RETURNED, STOPPED = 4, 5  # segment driver: back in the start set A / the score passed the stop level
 LANES = 2        # particles interleaved per thread, register driver
 ARRAY_LANES = 2  # the same, array driver
 BLOCK = 64     # particles per parallel block of the register driver
@@ -252,23 +253,31 @@ def run_parallel(kernel, n_threads, n, args):
 
 
 def kernel_for(landscape, noise, leap, schedule, exit, mode, *, optimizer=SGD(), record=False, snapshots=False,
-               general=False):
+               general=False, score=None):
     """The compiled kernel ``f(lo, hi, rng, X, OPT, steps, status, counts, snaps, snap_every, k_stop, lp, nz,
     lv, sp, eta0, ep, edges, off, op)`` advancing particles [lo, hi) for this configuration, ``OPT`` (N, S·d)
     holding the optimizer's per-particle state (``general``: the array driver even where the register driver
-    applies; tests compare the two)."""
+    applies; tests compare the two).
+
+    With a compiled ``score(x, qp) -> float`` it is the *segment* kernel of the rare-event engine instead:
+    ``f(lo, hi, rng, X, OPT, steps, status, smax, z_a, z_stop, k_max, lp, nz, lv, sp, eta0, ep, off, op, qp)``
+    advances each RUNNING particle until it exits (ESCAPED), its score drops to ``z_a`` or below (RETURNED),
+    passes ``z_stop`` (STOPPED), diverges, or reaches step ``k_max``; ``smax`` holds the largest score seen
+    (∞ once escaped).  Array layout, one particle at a time."""
     _check_parts(landscape, noise, leap, schedule, exit)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a leap_sde optimizer (SGD, Adam, AdamW), got {type(optimizer).__name__}")
     if mode == "sde" and not optimizer.is_plain:
         raise ValueError(f"optimizer: {optimizer} has no SDE model here; use mode='discrete'")
     leap = leap if leap is not None and leap.sigma > 0 else None
-    reg = mode == "discrete" and landscape.form in ("1d", "2d") and not general
+    reg = mode == "discrete" and landscape.form in ("1d", "2d") and not general and score is None
     lay = Layout(reg=reg, d=landscape.dim, form=landscape.form, constant_hessian=landscape.constant_hessian,
                  state=tuple(optimizer.state_names))
     finite_sum = isinstance(landscape, FiniteSum)
     loss_fn, grad_fn, hess_fn = landscape.kernel_functions
     functions = {"L_grad": grad_fn}
+    if score is not None:
+        functions["SCORE"] = score
     if hess_fn is not None:
         functions["L_hess"] = hess_fn
     if landscape.form == "nd":
@@ -283,15 +292,16 @@ def kernel_for(landscape, noise, leap, schedule, exit, mode, *, optimizer=SGD(),
             functions["VAR"] = leap._var_fn()
     key = (f"{'register' if reg else 'array'}/{mode}/{landscape.form}{landscape.dim if reg else ''}/"
            f"{'finite-sum' if finite_sum else 'plain'}/{noise.key}/{leap.key if leap else 'no-LEAP'}/{optimizer.key}/"
-           f"{schedule.key}/{exit.key}/{'basins' if record else ''}{'snapshots' if snapshots else ''}")
+           f"{schedule.key}/{exit.key}/{'basins' if record else ''}{'snapshots' if snapshots else ''}"
+           f"{'/segment' if score is not None else ''}")
     try:
-        return _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots,
+        return _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots, score,
                       tuple(sorted(functions.items(), key=lambda kv: kv[0])), _adapters(landscape))
     except NotImplementedError as err:
         raise TypeError(f"a component has no kernel code for {key}: {err}") from None
 
 
-def _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots, functions,
+def _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, record, snapshots, score, functions,
            adapters):
     step = (_sde_lines if mode == "sde" else _discrete_lines)(lay, noise, leap, optimizer, finite_sum)
     if lay.reg:
@@ -310,14 +320,65 @@ def _build(key, lay, noise, leap, optimizer, schedule, exit, mode, finite_sum, r
     if not lay.reg:
         exit_lines = ["d = x.shape[0]"] + exit_lines
     body = ["from leap_sde._rng import normal_t, uniform_int_t",
-            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, all_finite, basin_index",
+            "from leap_sde._kernels import RUNNING, ESCAPED, DIVERGED, RETURNED, STOPPED, all_finite, basin_index",
             "from leap_sde.dynamics import abs_floor_root_2x2",
             *schedule._kernel_source(), "", "", *adapters,
             "@nb.njit(inline='always')", *head, "    eta_k = S_eta(sp, eta0, k)",
             *_indent(step + tail, 4), "", "",
             "@nb.njit(inline='always')", exit_head, *_indent(exit_lines, 4), "", ""]
-    body += _driver(lay, LANES if lay.reg else ARRAY_LANES, record, snapshots)
+    if score is not None:
+        st = "".join(f", {a}" for a in lay.state)
+        body += _SEGMENT_DRIVER.replace("{state_init}", "".join(
+            f"\n        {a} = OPT[i, {s} * d:{s + 1} * d].copy()" for s, a in enumerate(lay.state))).replace(
+            "{state_store}", "".join(f"\n        OPT[i, {s} * d:{s + 1} * d] = {a}" for s, a in enumerate(lay.state))
+        ).replace("{state}", st).split("\n")
+    else:
+        body += _driver(lay, LANES if lay.reg else ARRAY_LANES, record, snapshots)
     return _compiled(tuple(body), functions, key)
+
+
+_SEGMENT_DRIVER = """\
+@nb.njit(cache=True, nogil=True)
+def kernel(lo, hi, rng, X, OPT, steps, status, smax, z_a, z_stop, k_max, lp, nz, lv, sp, eta0, ep, off, op, qp):
+    d = X.shape[1]
+    for i in range(lo, hi):
+        if status[i] != RUNNING:
+            continue
+        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
+        x = X[i].copy()
+        g = np.empty(d)
+        xt = np.empty(d)
+        gt = np.empty(d)
+        C = np.empty((d, d))
+        mean = np.empty(d)
+        G = np.empty((off.shape[0], d)){state_init}
+        k = steps[i]
+        m = smax[i]
+        st = RUNNING
+        while k < k_max:
+            s0, s1, s2, s3 = advance(x, g, xt, gt, C, mean, G{state}, s0, s1, s2, s3, k, lp, nz, lv, sp, eta0, off, op)
+            k += 1
+            if not all_finite(x):
+                st = DIVERGED
+                break
+            if exit_hit(x, ep):
+                st = ESCAPED
+                m = np.inf
+                break
+            q = SCORE(x, qp)
+            if q > m:
+                m = q
+            if q > z_stop:
+                st = STOPPED
+                break
+            if q <= z_a:
+                st = RETURNED
+                break
+        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+        X[i] = x{state_store}
+        steps[i] = k
+        smax[i] = m
+        status[i] = st"""
 
 
 @functools.lru_cache(maxsize=None)

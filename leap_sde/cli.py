@@ -108,6 +108,7 @@ def cmd_simulate(args) -> int:
     if problem:
         print(f"leap-sde simulate: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    from .ams import AMSResult
     from .experiment import format_table, run_experiment, run_warnings, write_outputs
     from .simulate import StabilityWarning
 
@@ -129,7 +130,7 @@ def cmd_simulate(args) -> int:
         for w in run_warnings(out):
             print(f"warning: {w}", file=sys.stderr)
         if out.interrupted or sig.received:
-            n = sum(r.escape.n_censored for r in out.runs)
+            n = sum(r.escape.n_censored for r in out.runs if not isinstance(r.escape, AMSResult))
             print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
                   f"{n} censored in total; later runs not done).", file=sys.stderr)
             return sig.exit_code

@@ -142,6 +142,11 @@ SCHEMA = {
         "occupation_steps": _Key("int", 0, _nonneg, doc="> 0: also run without exit for this many steps and "
                                                          "record the time in each basin"),
         "snapshots": _Key("int", 200, _nonneg, doc="number of occupation snapshots (0: none)"),
+        "method": _Key("str", "brute-force", choices=("brute-force", "ams"),
+                       doc="brute-force: simulate every escape; ams: adaptive multilevel splitting (leap_sde.ams) "
+                           "for barriers brute force cannot reach (constant schedule, no occupation run)"),
+        "replicas": _Key("int", 1000, _ge1, doc="ams: replicas per run (>= 2)"),
+        "ams_runs": _Key("int", 8, _ge1, doc="ams: independent runs for the confidence interval (>= 2)"),
         "preference": _Key("bool", False, doc="also escape from the target minimum back to the start minimum "
                                               "and report the long-run preference tau_back/(tau_out + tau_back) "
                                               "with its CI (needs init.x0 = exit.threshold = 'minimum')"),

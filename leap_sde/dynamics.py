@@ -11,8 +11,8 @@ Continuous model (``mode="sde"``), integrated by Euler–Maruyama with step ``Δ
     dθ = −∇L(θ) dt + √(2 D(θ)) dW,     D(θ) = η·Cov(ξ)/2  (+ LEAP's effective diffusion)
 
 so continuous time is ``t = Σ_k η_k`` (``t = kη`` for a constant rate), the mapping of Xie et al. (ICLR 2021)
-and of theory-notes §0.  With LEAP (ε zero-mean, independent of ξ, Cov ξ = C, g = ∇L; derived in this
-project, theory-notes §8)::
+and of docs/theory.md §0.2.  With LEAP (ε zero-mean, independent of ξ, Cov ξ = C, g = ∇L; derived in this
+project, docs/theory.md §8.2)::
 
     per-coordinate ε:  D = (η/2)·C + (σ²/2η)·Diag(g gᵀ + C)
     scalar ε:          D = ((η² + σ²)/2η)·C + (σ²/2η)·g gᵀ
@@ -120,7 +120,7 @@ class HessianNoise(Noise):
 
     ``|H|_f = V·diag(max(|λ_i|, floor))·Vᵀ`` for ``H = V·diag(λ)·Vᵀ``: absolute values keep the covariance
     positive semi-definite at saddles, and the positive ``floor`` keeps it positive where ``H`` is singular
-    (at inflection points the covariance ``H/B`` vanishes and the SDE could never cross; theory-notes §4).
+    (at inflection points the covariance ``H/B`` vanishes and the SDE could never cross; docs/theory.md §4.3).
     """
 
     batch_size: float

@@ -24,6 +24,7 @@ from .config import LANDSCAPE_KINDS, ConfigError
 from .dynamics import NoExit
 from .landscapes import SharpFlatWell
 from .optimizers import SGD, Adam, AdamW, Optimizer
+from .ams import AMSResult
 from .simulate import EscapeResult, StabilityWarning, Status, simulate
 
 __all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
@@ -62,6 +63,13 @@ class Experiment:
                     exit=self.exit, n_particles=r["particles"], max_steps=r["max_steps"],
                     threads=r["threads"] or None, basins=r["basins"] and bool(self.landscape.saddles),
                     require_barrier=self.require_barrier)
+
+    def ams_kwargs(self, sigma) -> dict:
+        """:func:`leap_sde.ams` arguments for ``run.method = "ams"``."""
+        r = self.run
+        return dict(eta=self.eta, noise=self.noise, leap=self.leap(sigma), schedule=self.schedule, mode=self.mode,
+                    optimizer=self.optimizer, exit=self.exit, n_replicas=r["replicas"], n_runs=r["ams_runs"],
+                    threads=r["threads"] or None, require_barrier=self.require_barrier)
 
     def occupation_plan(self):
         """((steps of the burn-in half, of the third quarter, of the fourth quarter), snapshot_every) of the
@@ -155,6 +163,15 @@ class Experiment:
                                         "betas": "betas", "betas[0]": "betas", "betas[1]": "betas", "eps": "eps",
                                         "weight_decay": "weight_decay", "optimizer": "optimizer"},
                            lambda: _optimizer(D))
+        if R["method"] == "ams":
+            if R["occupation_steps"] > 0:
+                raise ConfigError("run.occupation_steps: the occupation run has no AMS version; set it to 0 with "
+                                  "run.method = 'ams'")
+            if not isinstance(schedule, sch.Constant):
+                raise ConfigError("schedule.kind: run.method = 'ams' needs a constant schedule (a stationary "
+                                  "escape rate)")
+            if R["replicas"] < 2 or R["ams_runs"] < 2:
+                raise ConfigError("run.replicas and run.ams_runs: must be >= 2 with run.method = 'ams'")
         exp = cls(land, x0, D["eta"], D["mode"], noise, schedule, ext, sigmas, leap_kwargs, dict(R),
                   require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names,
                   optimizer=optimizer)
@@ -328,6 +345,8 @@ def _mean_steps(res: EscapeResult):
     No censoring: the sample mean, SE = s/√N (no model).  Censoring: the censored exponential MLE ``T/d``,
     SE = mean/√d, valid only under the exponential exit law (checked by the caller with the KS test).
     """
+    if isinstance(res, AMSResult):
+        return res.mean_steps, res.mean_steps_se, "AMS"
     t = res.steps.astype(np.float64)
     if res.n_diverged == 0 and res.n_censored == 0:
         se = float(t.std(ddof=1) / np.sqrt(t.size)) if t.size > 1 else float("nan")
@@ -344,7 +363,24 @@ def escape_summary(res: EscapeResult) -> dict:
     ``rate_*``/``ks_pvalue`` are the censored exponential MLE and the KS test of the exponential exit law;
     for a first passage without a barrier (``exponential_law`` false) they are None and the mean is the
     sample mean (None if any particle was censored).  ``n_unstable`` counts the escapes that happened while
-    GD's step was linearly unstable at the start minimum (part of ``n_escaped``)."""
+    GD's step was linearly unstable at the start minimum (part of ``n_escaped``).  For an
+    :class:`~leap_sde.AMSResult` (``run.method = "ams"``) the mean, its CI and the rate come from AMS, the
+    per-particle counts are None and ``ams`` holds its diagnostics."""
+    if isinstance(res, AMSResult):
+        r_lo, r_hi = res.rate_ci
+        return {
+            "method": "ams", "mean_steps": res.mean_steps, "mean_steps_ci": list(res.mean_steps_ci),
+            "mean_steps_se": res.mean_steps_se, "mean_time": res.mean_time, "mean_time_ci": list(res.mean_time_ci),
+            "rate_per_step": 1.0 / res.mean_steps, "rate_ci": [r_lo * res.eta, r_hi * res.eta],
+            "rate_per_time": res.rate, "rate_per_time_ci": [r_lo, r_hi], "rate_stderr": None,
+            "n_particles": None, "n_escaped": None, "n_censored": None, "n_diverged": None, "n_unstable": None,
+            "ks_pvalue": None, "exposure_steps": None, "max_steps": None, "confidence": 0.95,
+            "exponential_law": True, "interrupted": False,
+            "ams": {"probability": res.probability, "probability_ci": list(res.probability_ci),
+                    "work_steps": res.work_steps, "iterations": res.iterations, "runs": len(res.runs),
+                    "replicas": res.n_replicas, "levels": list(res.levels),
+                    "per_run_mean_steps": [r.mean_steps for r in res.runs]},
+        }
     steps = res.rate(unit="steps")
     t = res.rate(unit="time")
     ks = res.ks_pvalue() if res.n_escaped >= 5 else None
@@ -401,6 +437,10 @@ def preference_summary(exp: Experiment, out_res: EscapeResult, back: EscapeResul
         m, se, how = _mean_steps(r)
         stats.append((m, se))
         d[f"tau_{name}_steps"] = m if np.isfinite(m) else None
+        if how == "AMS":
+            if not (np.isfinite(m) and np.isfinite(se)):
+                problems.append(f"AMS found no escape from the {name} minimum")
+            continue
         if r.n_escaped < MIN_ESCAPES:
             problems.append(f"only {r.n_escaped} escapes from the {name} minimum (need {MIN_ESCAPES}): run longer")
         if r.n_diverged:
@@ -528,6 +568,19 @@ def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> Ex
 
 
 def _run_all(exp, out, seed, progress, interrupt):
+    if exp.run["method"] == "ams":
+        from .ams import ams
+
+        for sigma in exp.sigmas:
+            kw = exp.ams_kwargs(sigma)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", StabilityWarning)
+                run = RunOutput(sigma, ams(exp.landscape, exp.x0, seed=seed, **kw))
+                if exp.reverse_exit is not None:
+                    run.reverse = ams(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
+                                      **dict(kw, exit=exp.reverse_exit))
+            out.runs.append(run)
+        return
     for sigma in exp.sigmas:
         kw = exp.simulate_kwargs(sigma)
         with warnings.catch_warnings():  # the result carries its warnings (result.json, CLI)
@@ -597,6 +650,8 @@ def _escape_rows(runs, pick):
         if res is None:
             continue
         e = escape_summary(res)
+        if e.get("method") == "ams":
+            e = dict(e, n_escaped="ams", n_censored="-", n_diverged="-", n_unstable="-")
         mci = _ci(e["mean_steps"], *(e["mean_steps_ci"] or (0, 0)), ".4g")
         ci = _ci(e["rate_per_step"], *(e["rate_ci"] or (0, 0)), ".3e")
         ks = f"{e['ks_pvalue']:.3f}" if e["ks_pvalue"] is not None else ("n/a" if not e["exponential_law"] else "-")
@@ -674,6 +729,8 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path
     atomic_write_text(out_dir / "config.toml", tomli_w.dumps(_toml_ready(out.config)))
     arrays = {}
     for i, r in enumerate(out.runs):
+        if isinstance(r.escape, AMSResult):  # no per-particle escape times: result.json holds the estimates
+            continue
         arrays[f"steps_{i}"] = r.escape.steps
         arrays[f"times_{i}"] = r.escape.times
         arrays[f"status_{i}"] = r.escape.status
@@ -687,7 +744,7 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path
     arrays["sigma"] = np.array([r.sigma for r in out.runs])
     atomic_savez(out_dir / "escape_times.npz", **arrays)
     atomic_write_json(out_dir / "result.json", result_dict(out))
-    if plots and out.runs:
+    if plots and out.runs and not any(isinstance(r.escape, AMSResult) for r in out.runs):
         from .plots import plot_experiment
 
         plot_experiment(out, out_dir, save=atomic_savefig)

@@ -523,7 +523,7 @@ class EntropicWell(Landscape):
 
     Minima at ``(±1, 0)`` with Hessian diag(8, κ + 2c), saddle at the origin with Hessian diag(−4, κ).
     Eyring–Kramers then gives the rate multiplied by the entropic factor ``sqrt((κ + 2c)/κ)`` relative
-    to ``c = 0`` (theory notes §1.3).
+    to ``c = 0`` (docs/theory.md §1.4).
     """
 
     kappa: float = 1.0

@@ -222,6 +222,10 @@ def main(argv=None):
     lines += ["", f"per-coordinate full-iteration ratio (wall, median): worst {worst:.2f} "
                   f"(target ≤ {target:.2f}: {'met' if worst <= target else 'NOT met'})",
               f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MB"]
+    if device.type == "cpu" and max(load0, load1) > (os.cpu_count() or 1):
+        lines.append(f"WARNING: load average {max(load0, load1):.1f} above the {os.cpu_count()} CPUs: other jobs slow the "
+                     "multi-threaded baseline more than LEAP's kernels, so these ratios understate LEAP's cost; "
+                     "compare with --threads 1 (CPU-time column) or rerun on an idle machine")
     text = "\n".join(lines) + "\n"
     print(text, end="")
 

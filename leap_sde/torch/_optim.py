@@ -35,7 +35,7 @@ class LEAP(Optimizer):
         θ ← θ_old + m ⊙ (θ_new − θ_old)
 
     with, for ``z ~ N(0, 1)`` i.i.d. (the same ``variant`` vocabulary as the simulator's
-    :class:`leap_sde.LEAP`, ``docs/theory.md`` §LEAP):
+    :class:`leap_sde.LEAP`):
 
     - ``variant="gaussian"`` (default): η̃ = η + ε, ε = σ z (absolute σ) or σ η z (relative σ),
       so m = 1 + ε/η — a negative rate (probability Φ(−η/σ)) is an ascent step;

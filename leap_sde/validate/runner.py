@@ -21,10 +21,10 @@ __all__ = ["main", "run_suite", "all_cases", "write_report"]
 
 def all_cases():
     """The registered cases, in order."""
-    from . import convergence, eyring, indicator, langevin, leap_escape, minibatch, quadratic, sgd_noise
+    from . import ams, convergence, eyring, indicator, langevin, leap_escape, minibatch, optimizers, quadratic, sgd_noise
 
     cases = []
-    for mod in (langevin, eyring, quadratic, sgd_noise, leap_escape, convergence, minibatch, indicator):
+    for mod in (langevin, eyring, quadratic, sgd_noise, leap_escape, convergence, minibatch, indicator, optimizers, ams):
         cases.extend(mod.CASES)
     return sorted(cases, key=lambda c: c.number)
 
