@@ -243,7 +243,7 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     * LEAP mean-square: ``h ≥ h_ms(η_k, σ)`` (Gaussian: ``h(η_k² + σ²) ≥ 2η_k``) — the stationary variance of the
       linearised iterates is infinite (heavy tails), yet they may still converge almost surely;
     * LEAP almost-sure: Lyapunov exponent ``E log|1 − η̃_k h| > 0`` — the iterates leave the minimum
-      almost surely (docs/theory.md §3 and §8).
+      almost surely (docs/theory.md §3.3, §8.5).
 
     The LEAP conditions are evaluated at the smallest and largest scheduled rate (for the Gaussian
     variant the mean-square threshold ``2η/(η² + σ²)`` is unimodal in η, so its minimum over the schedule
