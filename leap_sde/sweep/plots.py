@@ -332,13 +332,18 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
             params = {n: r[n] for n in spec.names if n in r and r[n] is not None}
             cfg = cfgs(params)
             X = _arrhenius_x(cfg, xkind)
-            if r.get("mean_time") is None or not np.isfinite(r["mean_time"]) or not r.get("n_escaped"):
+            if r.get("mean_time") is None or not np.isfinite(r["mean_time"]):
+                continue
+            weight = r.get("n_escaped")  # the fit's weight: SE(log τ) = 1/√n
+            if not weight and r.get("mean_time_ci_low") is not None:  # AMS rows: n_eff = (τ/SE)² from the CI
+                se = (r["mean_time_ci_high"] - r["mean_time_ci_low"]) / (2 * 1.96)
+                weight = (r["mean_time"] / se) ** 2 if se > 0 else None
+            if not weight:
                 continue
             th_log = theory_log10_rate(cfg, theory)
             # log τ in continuous time: τ = η / rate_per_step
             th_tau = math.log(cfg["dynamics"]["eta"]) - th_log * math.log(10) if np.isfinite(th_log) else math.nan
-            pts.append((X, r["mean_time"], r.get("mean_time_ci_low"), r.get("mean_time_ci_high"), r["n_escaped"],
-                        th_tau))
+            pts.append((X, r["mean_time"], r.get("mean_time_ci_low"), r.get("mean_time_ci_high"), weight, th_tau))
         if not pts:
             continue
         pts.sort()
