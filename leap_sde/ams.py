@@ -47,10 +47,10 @@ from . import _kernels as K
 from ._checks import check_int
 from ._rng import particle_seeds, seed_state
 from .dynamics import LEAP, Exit, LeaveBall, NoNoise, Noise, ReachBall, Threshold
-from .landscapes import FiniteSum, Landscape
+from .landscapes import Landscape
 from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
-from .simulate import check_setup, normalize_seed
+from .simulate import check_setup, lowered, normalize_seed
 
 __all__ = ["ams", "AMSResult", "AMSRun"]
 
@@ -132,7 +132,7 @@ def _default_score(exit: Exit, dim: int):
 class _Engine:
     """The arrays of one AMS run and the segment kernel that advances them."""
 
-    def __init__(self, kernel, static, n, d, n_state, threads):
+    def __init__(self, kernel, static, threads):
         self.kernel, self.static, self.threads = kernel, static, threads
         self.work = 0
 
@@ -226,16 +226,15 @@ def ams(
         raise ValueError(f"levels: need score(x0) = {z0:.4g} <= z_A < z_Sigma, got ({z_a:.4g}, {z_sig:.4g})")
     kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, optimizer=optimizer, general=True,
                           score=score_fn)
-    off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
-    static = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
-              schedule.lower(), float(eta), exit.lower(d), off, optimizer.lower(), qp)
+    args, off = lowered(landscape, noise, leap, schedule, eta, exit)
+    static = (*args, off, optimizer.lower(), qp)
     n_state = len(optimizer.state_names) * d
     n_threads = 1 if threads is None else check_int("threads", threads, 1)
     ss = normalize_seed(seed)
     t_start = time.perf_counter()
     runs, notes = [], list(setup.warnings)
     for r, child in enumerate(ss.spawn(n_runs)):
-        eng = _Engine(kernel, static, n, d, n_state, n_threads)
+        eng = _Engine(kernel, static, n_threads)
         runs.append(_one_run(eng, child, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes))
     return _summarise(runs, eta, n, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
 
