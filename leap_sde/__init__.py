@@ -6,7 +6,8 @@ from .dynamics import LEAP, HessianNoise, LeaveBall, MinibatchNoise, NoExit, NoN
 from .estimates import (ArrheniusFit, RateEstimate, SurvivalCurve, arrhenius_fit, exponential_rate, kaplan_meier,
                         ks_exponential)
 from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWell, FiniteSum, Landscape, Polynomial,
-                         Quadratic, SharpFlatWell, StyblinskiTang, ThreeHoleWell)
+                         PiecewiseQuadraticWell, Quadratic, SharpFlatWell, StyblinskiTang,
+                         ThreeHoleWell)
 from .optimizers import SGD, Adam, AdamW
 from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
                         InverseTimeLR, Schedule, StepLR, Warmup)
@@ -20,7 +21,7 @@ __all__ = [
     "ArrheniusFit", "RateEstimate", "SurvivalCurve", "arrhenius_fit", "exponential_rate", "kaplan_meier",
     "ks_exponential", "ams", "AMSResult",
     "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
-    "Quadratic", "SharpFlatWell", "StyblinskiTang", "ThreeHoleWell",
+    "PiecewiseQuadraticWell", "Quadratic", "SharpFlatWell", "StyblinskiTang", "ThreeHoleWell",
     "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",
     "Schedule",
     "StepLR", "Warmup",

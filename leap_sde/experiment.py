@@ -155,7 +155,7 @@ class Experiment:
                                   "exit.kind = 'threshold', exit.threshold = 'minimum'); set run.preference = false")
             rev_x0 = mins[E["target_minimum"]].x.copy()
             rev_exit = dyn.Threshold(float(x0[E["coord"]]), coord=E["coord"], direction=-ext.direction)
-        if isinstance(land, lands.SharpFlatWell) and I["x0"] == "minimum" and len(mins) == 2:
+        if isinstance(land, lands.PiecewiseQuadraticWell) and I["x0"] == "minimum" and len(mins) == 2:
             h0, h1 = (float(m.hessian[0, 0]) for m in mins)  # minima[0] is the x < 0 side
             side = ("flat", "sharp") if h0 < h1 else ("sharp", "flat") if h0 > h1 else ("left", "right")
             names = (side[I["minimum"]], side[1 - I["minimum"]])

@@ -30,6 +30,7 @@ __all__ = [
     "Quadratic",
     "DoubleWell",
     "SharpFlatWell",
+    "PiecewiseQuadraticWell",
     "Polynomial",
     "EntropicWell",
     "ThreeHoleWell",
@@ -330,11 +331,15 @@ class Landscape:
         """Known index-1 saddles (in 1-D: local maxima), ordered by the first coordinate."""
         return ()
 
-    def barrier(self, minimum: int = 0, saddle: int = 0) -> float:
+    def barrier_height(self, minimum: int = 0, saddle: int = 0) -> float:
         """``L(saddle) − L(minimum)`` for the given indices into :attr:`minima` and :attr:`saddles`."""
         if not self.saddles:
             raise ValueError(f"{type(self).__name__} has no saddle: no barrier to escape over")
         return self.saddles[saddle].loss - self.minima[minimum].loss
+
+    def barrier(self, minimum: int = 0, saddle: int = 0) -> float:
+        """:meth:`barrier_height` (on :class:`DoubleWell`, ``barrier`` is its parameter instead)."""
+        return self.barrier_height(minimum, saddle)
 
     def basin_edges(self) -> np.ndarray:
         """Basin boundaries along coordinate 0: the first coordinates of the saddles (sorted)."""
@@ -391,8 +396,42 @@ def _pwq_geometry(h, du, hb):
     return xb, xb * (1.0 + hb / h)
 
 
+class PiecewiseQuadraticWell(Landscape):
+    """1-D C1 piecewise-quadratic double well with its saddle at ``x = 0`` (the shared definition of
+    :class:`SharpFlatWell` and :class:`DoubleWell`; formula in :class:`SharpFlatWell`).  Subclasses give
+    ``_sides() -> (h_left, barrier_left, h_right, barrier_right, curv_saddle)``; the loss at the saddle is
+    ``barrier_left`` (the left minimum has loss 0)."""
+
+    dim = 1
+    form = "1d"
+    kernel_functions = (pwq_loss, pwq_grad, pwq_hess)
+
+    def _sides(self):
+        raise NotImplementedError
+
+    def _geometry(self):
+        hl, dl, hr, dr, hb = self._sides()
+        xbl, xml = _pwq_geometry(hl, dl, hb)
+        xbr, xmr = _pwq_geometry(hr, dr, hb)
+        return xbl, xml, xbr, xmr
+
+    def lower(self):
+        hl, dl, hr, dr, hb = (float(v) for v in self._sides())
+        xbl, xml, xbr, xmr = self._geometry()
+        return PWQParams(dl, hb, xbl, -xml, hl, dl, xbr, xmr, hr, dr)
+
+    @property
+    def minima(self):
+        _, xml, _, xmr = self._geometry()
+        return (self._critical([-xml], "min"), self._critical([xmr], "min"))
+
+    @property
+    def saddles(self):
+        return (self._critical([0.0], "saddle"),)
+
+
 @dataclass(frozen=True)
-class SharpFlatWell(Landscape):
+class SharpFlatWell(PiecewiseQuadraticWell):
     """Asymmetric 1-D double well, C1 piecewise quadratic, saddle at ``x = 0``.
 
     With ``U_top = barrier_flat`` and, for each side (curvature h at its minimum, barrier ΔU,
@@ -415,33 +454,13 @@ class SharpFlatWell(Landscape):
     barrier_sharp: float = 1.0
     curv_saddle: float = 1.0
     dim: int = field(default=1, init=False)
-    form = "1d"
-    kernel_functions = (pwq_loss, pwq_grad, pwq_hess)
 
     def __post_init__(self):
         for name in ("curv_flat", "curv_sharp", "barrier_flat", "barrier_sharp", "curv_saddle"):
             check_positive(name, getattr(self, name))
 
     def _sides(self):
-        hb = self.curv_saddle
-        xbl, xml = _pwq_geometry(self.curv_flat, self.barrier_flat, hb)
-        xbr, xmr = _pwq_geometry(self.curv_sharp, self.barrier_sharp, hb)
-        return xbl, xml, xbr, xmr
-
-    def lower(self):
-        xbl, xml, xbr, xmr = self._sides()
-        return PWQParams(float(self.barrier_flat), float(self.curv_saddle),
-                         xbl, -xml, float(self.curv_flat), float(self.barrier_flat),
-                         xbr, xmr, float(self.curv_sharp), float(self.barrier_sharp))
-
-    @property
-    def minima(self):
-        _, xml, _, xmr = self._sides()
-        return (self._critical([-xml], "min"), self._critical([xmr], "min"))
-
-    @property
-    def saddles(self):
-        return (self._critical([0.0], "saddle"),)
+        return self.curv_flat, self.barrier_flat, self.curv_sharp, self.barrier_sharp, self.curv_saddle
 
     def path_parameter(self, side: str = "flat") -> float:
         """``s = h_b / (h + h_b)``: fraction of the barrier climbed inside the minimum's region."""
@@ -449,21 +468,31 @@ class SharpFlatWell(Landscape):
         return self.curv_saddle / (h + self.curv_saddle)
 
 
-class DoubleWell(SharpFlatWell):
+@dataclass(frozen=True)
+class DoubleWell(PiecewiseQuadraticWell):
     """Symmetric 1-D double well with independent ``barrier``, ``curv_min`` and ``curv_saddle``.
 
     The C1 piecewise-quadratic form of :class:`SharpFlatWell` with equal sides: minima at ``±x_m``
     (loss 0), saddle at 0 (loss ``barrier``), ``U'' = curv_min`` near the minima and ``−curv_saddle``
-    for ``|x| ≤ x_b``.
+    for ``|x| ≤ x_b``.  (``barrier`` is the field; :meth:`Landscape.barrier_height` computes it for any
+    landscape.)
     """
 
-    def __init__(self, barrier: float = 1.0, curv_min: float = 1.0, curv_saddle: float = 1.0):
-        super().__init__(curv_flat=curv_min, curv_sharp=curv_min, barrier_flat=barrier,
-                         barrier_sharp=barrier, curv_saddle=curv_saddle)
+    barrier: float = 1.0
+    curv_min: float = 1.0
+    curv_saddle: float = 1.0
+    dim: int = field(default=1, init=False)
 
-    def __repr__(self):
-        return (f"DoubleWell(barrier={self.barrier_flat!r}, curv_min={self.curv_flat!r}, "
-                f"curv_saddle={self.curv_saddle!r})")
+    def __post_init__(self):
+        for name in ("barrier", "curv_min", "curv_saddle"):
+            check_positive(name, getattr(self, name))
+
+    def _sides(self):
+        return self.curv_min, self.barrier, self.curv_min, self.barrier, self.curv_saddle
+
+    def path_parameter(self, side: str = "left") -> float:
+        """``s = h_b / (h + h_b)`` (both sides alike)."""
+        return self.curv_saddle / (self.curv_min + self.curv_saddle)
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,17 @@ def test_custom_landscape_contract():
     assert land.loss([0.5]) == pytest.approx(0.5625 + 0.05)
     with pytest.raises(TypeError, match="grad_fn"):
         ls.CustomLandscape(lambda x, p, out: None, 1)
+
+
+def test_double_well_is_a_dataclass_of_its_parameters():
+    import dataclasses
+
+    w = ls.DoubleWell(barrier=1.5, curv_min=3.0, curv_saddle=2.0)
+    assert [f.name for f in dataclasses.fields(w) if f.init] == ["barrier", "curv_min", "curv_saddle"]
+    v = dataclasses.replace(w, barrier=0.5)
+    assert v.barrier == 0.5 and v.barrier_height() == pytest.approx(0.5)
+    assert w.barrier_height() == pytest.approx(1.5) and w.minima[1].hessian[0, 0] == 3.0
+    # the same C1 piecewise quadratic as the sharp-flat well with equal sides
+    s = ls.SharpFlatWell(curv_flat=3.0, curv_sharp=3.0, barrier_flat=1.5, barrier_sharp=1.5, curv_saddle=2.0)
+    assert w.lower() == s.lower()
+    assert isinstance(w, ls.PiecewiseQuadraticWell) and isinstance(s, ls.PiecewiseQuadraticWell)

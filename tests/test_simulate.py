@@ -298,7 +298,7 @@ def test_bad_input_raises_naming_the_argument(kwargs, match):
     (lambda: ls.MinibatchNoise(0), "batch_size must be an integer >= 1"),
     (lambda: ls.WhiteNoise(-1.0), "std must be >= 0"),
     (lambda: ls.WhiteNoise(np.nan), "std must be finite"),
-    (lambda: ls.DoubleWell(barrier=-1.0), "barrier_flat must be > 0"),
+    (lambda: ls.DoubleWell(barrier=-1.0), "barrier must be > 0"),
     (lambda: ls.Quadratic(np.array([[1.0, 2.0], [0.0, 1.0]])), "symmetric"),
     (lambda: ls.StepLR(step_size=0), "step_size must be an integer >= 1"),
     (lambda: ls.Threshold(0.0, direction=2), "direction"),

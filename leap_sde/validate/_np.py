@@ -55,7 +55,7 @@ def funcs_1d(land):
     """``(U, U', U'')`` as vectorised NumPy functions for a built-in 1-D landscape."""
     if isinstance(land, ls.Polynomial):
         return _poly(land.coeffs)
-    if isinstance(land, ls.SharpFlatWell):  # includes DoubleWell
+    if isinstance(land, ls.PiecewiseQuadraticWell):  # SharpFlatWell and DoubleWell
         return _pwq(land)
     if isinstance(land, ls.Quadratic) and land.dim == 1:
         h, c = float(land.hessian_matrix[0, 0]), float(land.center[0])
