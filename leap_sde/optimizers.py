@@ -27,8 +27,11 @@ layout), ``lower()`` the parameter argument ``op``, ``_kernel_direction(lay)`` t
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
+
+import numpy as np
 
 from ._checks import check_finite, check_nonnegative
 
@@ -125,6 +128,20 @@ class AdamParams(NamedTuple):
     beta2: float
     eps: float
     weight_decay: float
+    settle1: int   # from this step count on 1 − β₁^{k+1} rounds to 1.0 exactly (β^{k+1} < 2⁻⁵⁴)
+    settle2: int
+
+
+def _settle(beta: float) -> int:
+    """Smallest k with ``1 − β^{k+1} == 1.0`` in float64 (so the bias correction needs no power after it)."""
+    if beta == 0.0:
+        return 0
+    k = max(0, int(math.ceil(-54 * math.log(2) / math.log(beta))) - 1)
+    while k > 0 and 1.0 - beta ** k == 1.0:
+        k -= 1
+    while 1.0 - beta ** (k + 1) != 1.0:
+        k += 1
+    return k
 
 
 @dataclass(frozen=True)
@@ -154,7 +171,9 @@ class Adam(Optimizer):
         return f"{type(self).__name__}{'-wd' if self.weight_decay > 0 else ''}"
 
     def lower(self):
-        return AdamParams(self.betas[0], self.betas[1], float(self.eps), float(self.weight_decay))
+        b1, b2 = self.betas
+        return AdamParams(b1, b2, float(self.eps), float(self.weight_decay), np.int64(_settle(b1)),
+                          np.int64(_settle(b2)))
 
     def _kernel_direction(self, lay):
         lines = []
@@ -165,7 +184,9 @@ class Adam(Optimizer):
         step = "(m{j} / (math.sqrt(v{j}) / bc2 + op.eps)) / bc1"
         lines.append("{g} = op.weight_decay * {x} + " + step if self._decoupled and self.weight_decay > 0
                      else "{g} = " + step)
-        head = ["bc1 = 1.0 - op.beta1 ** (k + 1)", "bc2 = math.sqrt(1.0 - op.beta2 ** (k + 1))"]
+        # torch's bias corrections; exactly 1.0 once β^{k+1} < 2⁻⁵⁴, where no power is needed
+        head = ["bc1 = 1.0 - op.beta1 ** (k + 1) if k < op.settle1 else 1.0",
+                "bc2 = math.sqrt(1.0 - op.beta2 ** (k + 1)) if k < op.settle2 else 1.0"]
         return head + _per_coord(lay, lines)
 
 
