@@ -34,7 +34,7 @@ Contents (one submodule per concept; every name is re-exported here)
     :func:`leap_lyapunov_exponent`, :func:`leap_almost_sure_threshold`.
 ``momentum`` — SGD with (Nesterov) momentum + LEAP on a quadratic (derived in this project, §9)
     :func:`momentum_stationary_moments`, :func:`momentum_mean_square_radius`, :func:`momentum_transfer`,
-    :func:`heavy_ball_stability_threshold`.
+    :func:`heavy_ball_stability_threshold`, :func:`momentum_lyapunov_exponent`.
 ``tails`` — heavy tails
     :func:`leap_abs_moment`, :func:`kesten_tail_index`, :func:`hill_estimator`.
 ``indicator`` — escape-efficiency indicator (Zhu et al.)
@@ -78,6 +78,7 @@ from .momentum import (
     momentum_stationary_moments,
     momentum_mean_square_radius,
     heavy_ball_stability_threshold,
+    momentum_lyapunov_exponent,
 )
 from .tails import leap_abs_moment, kesten_tail_index, hill_estimator, _quad_abs_moment
 from .indicator import escape_indicator, escape_indicator_isotropic, ou_loss_increase, discrete_loss_increase
@@ -91,7 +92,7 @@ from .discrete import (
 
 __all__ = [
     "momentum_transfer", "momentum_stationary_moments", "momentum_mean_square_radius",
-    "heavy_ball_stability_threshold",
+    "heavy_ball_stability_threshold", "momentum_lyapunov_exponent",
     "GOBET_MENOZZI_BETA",
     "STEP_VARIANTS",
     "mfpt_1d",

@@ -24,7 +24,7 @@ import numpy as np
 from ._common import _positive
 
 __all__ = ["momentum_transfer", "momentum_stationary_moments", "momentum_mean_square_radius",
-           "heavy_ball_stability_threshold"]
+           "heavy_ball_stability_threshold", "momentum_lyapunov_exponent"]
 
 
 def momentum_transfer(h, eta, momentum, *, dampening=0.0, nesterov=False):
@@ -72,3 +72,35 @@ def heavy_ball_stability_threshold(eta, momentum, *, dampening=0.0):
     ``M₀`` inside the unit circle; Polyak 1964)."""
     eta = _positive("eta", eta)
     return 2.0 * (1.0 + momentum) / (eta * (1.0 - dampening))
+
+
+def momentum_lyapunov_exponent(h, eta, momentum, sigma, *, dampening=0.0, nesterov=False, relative=False,
+                               n_steps: int = 200_000, n_batches: int = 20, seed=0):
+    """Top Lyapunov exponent ``λ = lim (1/n) log‖A_n ⋯ A_1‖`` of the random transfer matrices
+    ``A_k = M₀ + ε_k M₁`` (``ε_k ~ N(0, σ²)``, σ·η if relative) and its standard error.
+
+    Without gradient noise the linearised iterates converge to the minimum almost surely iff λ < 0 (Furstenberg
+    & Kesten 1960), also where the second moments diverge (mean-square radius ≥ 1).  Estimated by the product of
+    ``n_steps`` random matrices applied to a vector, renormalised every step (an independent Monte-Carlo method,
+    not the simulator; SE from ``n_batches`` batch means).  σ = 0 gives ``log ρ(M₀)``.  Derived in this project
+    (docs/theory.md §9.1)."""
+    M0, M1, _, _ = momentum_transfer(h, eta, momentum, dampening=dampening, nesterov=nesterov)
+    s = float(sigma) * (eta if relative else 1.0)
+    if s == 0.0:
+        return float(np.log(max(abs(np.linalg.eigvals(M0))))), 0.0
+    eps = np.random.default_rng(seed).normal(0.0, s, size=n_steps)
+    logs = _log_growth(M0, M1, eps)
+    burn = n_steps // n_batches
+    batches = logs[burn:].reshape(n_batches - 1, -1).mean(axis=1)
+    return float(batches.mean()), float(batches.std(ddof=1) / np.sqrt(batches.size))
+
+
+def _log_growth(M0, M1, eps):
+    v = np.array([1.0, 0.0])
+    out = np.empty(eps.size)
+    for k, e in enumerate(eps):  # 2 x 2: plain Python is fast enough for reference values
+        v = (M0 + e * M1) @ v
+        n = float(np.hypot(v[0], v[1]))
+        out[k] = np.log(n)
+        v /= n
+    return out
