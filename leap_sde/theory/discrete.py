@@ -180,28 +180,8 @@ def _transition_1d(dU, x_lo, x_hi, *, eta, noise_var, sigma, variant, relative, 
         if np.any(pos):
             # banded: only the edges within ±10 s of the mean are evaluated
             r = np.nonzero(pos)[0]
-            m_, s_ = mu[r], s[r]
-            if absorb == "high":
-                killed[r] += wk * special.ndtr((m_ - x_hi) / s_)
-            else:
-                killed[r] += wk * special.ndtr((x_lo - m_) / s_)
-            jlo = np.clip(np.floor((m_ - 10.0 * s_ - x_lo) / h).astype(np.int64), 0, n)
-            W = int(min(n, math.ceil(20.0 * float(s_.max()) / h) + 3))
-            J = np.minimum(jlo[:, None] + np.arange(W + 1)[None, :], n)  # edge indices, (r, W+1)
-            z = (x_lo + J * h - m_[:, None]) / s_[:, None]
-            q = special.ndtr(-np.abs(z))  # the smaller tail at every edge: Φ(z) for z <= 0, Q(z) for z > 0
-            up = z > 0.0
-            # mass of a cell: tail differences on either side of the mean (no cancellation), 1 − q_a − q_b across it
-            ql, qr, ul, ur = q[:, :-1], q[:, 1:], up[:, :-1], up[:, 1:]
-            mass = np.where(ul, ql - qr, np.where(ur, (1.0 - qr) - ql, qr - ql))
-            if absorb == "high":  # mass below x_lo returns to cell 0 (reflecting end): Φ(z_right)
-                e0 = J[:, 0] == 0
-                mass[e0, 0] = np.where(ur[e0, 0], 1.0 - qr[e0, 0], qr[e0, 0])
-            else:  # mass above x_hi returns to the last cell: Q(z_left); below x_lo is killed
-                en = (J[:, :-1] == n - 1) & (J[:, 1:] == n)
-                mass[en] = np.where(ul[en], ql[en], 1.0 - ql[en])
-            cols = np.where(J[:, :-1] < n, J[:, :-1], n)  # unique per row; clipped entries -> sink
-            P[r[:, None], cols] += wk * mass
+            W = int(min(n, math.ceil(20.0 * float(s[r].max()) / h) + 3))
+            _band_mass(P, killed, r, mu[r], s[r], x_lo, x_hi, h, n, W, wk, absorb == "high")
         if np.any(~pos):
             r = np.nonzero(~pos)[0]
             j = np.floor((mu[r] - x_lo) / h).astype(np.int64)
@@ -213,6 +193,50 @@ def _transition_1d(dU, x_lo, x_hi, *, eta, noise_var, sigma, variant, relative, 
             np.add.at(killed, r[j == n], wk)
     P = P[:, :n]
     return c, P, killed
+
+
+@njit(cache=True)
+def _ndtr_small_tail(z):
+    """``Φ(−|z|)``, the smaller normal tail at ``z``, to a few ulps relative (``erfc``)."""
+    return 0.5 * math.erfc(abs(z) * 0.7071067811865476)
+
+
+@njit(cache=True)
+def _band_mass(P, killed, rows, mu, s, x_lo, x_hi, h, n, W, wk, high):
+    """Add ``wk``·(normal cell masses) of the rows ``rows`` (means ``mu``, sds ``s > 0``) to ``P`` and the killed
+    mass to ``killed``. Edges ``jlo..jlo+W`` (clipped at ``n``) with ``jlo`` 10 sds below the mean; the mass of a cell
+    is a difference of the tails on the same side of the mean, ``1 − q_a − q_b`` across it (no cancellation).
+    ``high``: below ``x_lo`` returns to cell 0, beyond ``x_hi`` killed; else mirror."""
+    for t in range(rows.size):
+        i, m, sd = rows[t], mu[t], s[t]
+        if high:
+            zk = (x_hi - m) / sd  # killed: Q(zk)
+            killed[i] += wk * (_ndtr_small_tail(zk) if zk >= 0.0 else 1.0 - _ndtr_small_tail(zk))
+        else:
+            zk = (x_lo - m) / sd  # killed: Φ(zk)
+            killed[i] += wk * (_ndtr_small_tail(zk) if zk <= 0.0 else 1.0 - _ndtr_small_tail(zk))
+        jlo = int(math.floor((m - 10.0 * sd - x_lo) / h))
+        jlo = min(max(jlo, 0), n)
+        zl = (x_lo + jlo * h - m) / sd
+        ql = _ndtr_small_tail(zl)
+        for w in range(W):
+            jl = jlo + w
+            if jl >= n:
+                break
+            zr = (x_lo + (jl + 1) * h - m) / sd
+            qr = _ndtr_small_tail(zr)
+            if high and jl == 0:  # reflecting: Φ(z_right)
+                mass = 1.0 - qr if zr > 0.0 else qr
+            elif (not high) and jl == n - 1:  # reflecting: Q(z_left)
+                mass = ql if zl > 0.0 else 1.0 - ql
+            elif zl > 0.0:
+                mass = ql - qr
+            elif zr > 0.0:
+                mass = (1.0 - qr) - ql
+            else:
+                mass = qr - ql
+            P[i, jl] += wk * mass
+            zl, ql = zr, qr
 
 
 def discrete_mfpt_1d(
@@ -324,20 +348,45 @@ def _gth_mfpt(P, e, *, reverse=False, second_moment=False):
     return tuple(v[::-1].copy() if flip else v for v in out)
 
 
-@njit(cache=True)
-def _gth_factor(M, e):
+_GTH_BLOCK = 96  # panel width of the blocked elimination
+
+
+def _gth_factor(M, e, nb=_GTH_BLOCK):
     """In-place subtraction-free LU of ``A = I − P`` for a (sub)stochastic ``P``, from the off-diagonals
     ``M_ij = P_ij ≥ 0`` (``i ≠ j``; the diagonal of ``M`` is ignored and overwritten) and the row defects
     ``e_i = 1 − Σ_j P_ij ≥ 0`` (overwritten with the updated defects).
 
-    Step k: pivot ``d_k = e_k + Σ_{j>k} M_kj``; for each row ``i > k`` with ``M_ik > 0``:
-    multiplier ``f = M_ik/d_k`` (stored in ``M_ik``), ``M_ij += f M_kj`` (``j > k``) and ``e_i += f e_k`` —
-    the row sums of the Schur complement are the updated defects, so no diagonal is ever formed by
-    subtraction (Grassmann, Taksar & Heyman 1985). Band profiles are tracked so that zeros are skipped.
-    Returns ``(d, first, last, bad)``: pivots, first/last nonzero column of each row (of L, resp. U) and
-    the index of a non-positive pivot (-1 if none)."""
+    Step k: pivot ``d_k = e_k + Σ_{j>k} M_kj``; for each row ``i > k`` with ``M_ik > 0``: multiplier
+    ``f = M_ik/d_k`` (stored in ``M_ik``), ``M_ij += f M_kj`` (``j > k``) and ``e_i += f e_k`` — the row sums of
+    the Schur complement are the updated defects, so no diagonal is ever formed by subtraction (Grassmann,
+    Taksar & Heyman 1985). Right-looking and blocked: panels of ``nb`` columns by :func:`_gth_panel`, the
+    trailing update ``M₂₂ += L₂₁ U₁₂`` by a matrix product of non-negative factors (a sum of non-negative terms
+    in any order, so the accuracy argument is unchanged), restricted to the band envelope.
+    Returns ``(d, first, last, bad)``: pivots, first/last possibly nonzero column of each row (of L, resp. U)
+    and the index of a non-positive pivot (-1 if none)."""
     n = M.shape[0]
+    first, last, bottom = _gth_profiles(M)
     d = np.zeros(n)
+    for k0 in range(0, n, nb):
+        k1 = min(n, k0 + nb)
+        bad = _gth_panel(M, e, d, last, bottom, k0, k1)
+        if bad >= 0:
+            return d, first, last, bad
+        if k1 == n:
+            break
+        r1 = int(bottom[k0:k1].max()) + 1  # rows k1..r1-1 may have multipliers in the panel
+        c1 = int(last[k0:k1].max()) + 1  # panel rows may reach column c1-1
+        if r1 > k1 and c1 > k1:
+            M[k1:r1, k1:c1] += M[k1:r1, k0:k1] @ M[k0:k1, k1:c1]
+            np.maximum(last[k1:r1], c1 - 1, out=last[k1:r1])
+            np.maximum(bottom[k1:c1], r1 - 1, out=bottom[k1:c1])
+    return d, first, last, -1
+
+
+@njit(cache=True)
+def _gth_profiles(M):
+    """First nonzero column left of the diagonal, last right of it (per row), last nonzero row below it (per column)."""
+    n = M.shape[0]
     first = np.empty(n, np.int64)
     last = np.empty(n, np.int64)
     bottom = np.empty(n, np.int64)
@@ -354,13 +403,21 @@ def _gth_factor(M, e):
         while r > i and M[r, i] == 0.0:
             r -= 1
         bottom[i] = r
-    for k in range(n):
+    return first, last, bottom
+
+
+@njit(cache=True)
+def _gth_panel(M, e, d, last, bottom, k0, k1):
+    """Eliminate columns ``k0..k1-1`` (see :func:`_gth_factor`): rows of the panel are updated over their whole
+    width, rows below it only in the panel's columns (the rest is the caller's matrix product). Returns the
+    index of a non-positive pivot, or -1."""
+    for k in range(k0, k1):
         lk = last[k]
         s = e[k]
         for j in range(k + 1, lk + 1):
             s += M[k, j]
         if not s > 0.0:
-            return d, first, last, k
+            return k
         d[k] = s
         ek = e[k]
         bk = bottom[k]
@@ -371,14 +428,15 @@ def _gth_factor(M, e):
             f = a / s
             M[i, k] = f
             e[i] += f * ek
-            for j in range(k + 1, lk + 1):  # touches the (ignored) diagonal M[i, i] too
+            hi = lk if i < k1 else min(lk, k1 - 1)
+            for j in range(k + 1, hi + 1):  # touches the (ignored) diagonal M[i, i] too
                 M[i, j] += f * M[k, j]
-            if lk > last[i]:
+            if i < k1 and lk > last[i]:
                 last[i] = lk
         for j in range(k + 1, lk + 1):
             if bottom[j] < bk:
                 bottom[j] = bk
-    return d, first, last, -1
+    return -1
 
 
 @njit(cache=True)
