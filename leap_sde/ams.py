@@ -23,8 +23,9 @@ when every replica has reached B (or all would be killed: ``p̂ = 0``)::
 
 A replica's path is never stored: it is the deterministic function of its branch state and its stream, and it
 is replayed to find where it first exceeds a level.  ``n_runs`` independent AMS runs (each its own
-``SeedSequence`` child of ``seed``) give the estimate's mean and its confidence interval; results are
-bit-identical for any thread count.
+``SeedSequence`` child of ``seed``) are pooled (the mean of their unbiased p̂ enters ``1/p̄``, so the estimate
+carries no ``1/p̂`` Jensen bias beyond O(1/n_runs)); the standard error is the jackknife over runs and the
+95% interval Student-t.  Results are bit-identical for any thread count.
 
 The score affects the variance, not the bias (the estimator is unbiased for any score whose level sets
 separate A from B): a score close to the committor (the probability to reach B first) gives the smallest
@@ -41,16 +42,15 @@ from typing import Callable, Optional
 
 import numba as nb
 import numpy as np
-from scipy import stats
 
 from . import _kernels as K
 from ._checks import check_int
 from ._rng import particle_seeds, seed_state
 from .dynamics import LEAP, Exit, LeaveBall, NoNoise, Noise, ReachBall, Threshold
-from .landscapes import FiniteSum, Landscape
+from .landscapes import Landscape
 from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
-from .simulate import check_setup, normalize_seed
+from .simulate import check_setup, lowered, normalize_seed
 
 __all__ = ["ams", "AMSResult", "AMSRun"]
 
@@ -132,7 +132,7 @@ def _default_score(exit: Exit, dim: int):
 class _Engine:
     """The arrays of one AMS run and the segment kernel that advances them."""
 
-    def __init__(self, kernel, static, n, d, n_state, threads):
+    def __init__(self, kernel, static, threads):
         self.kernel, self.static, self.threads = kernel, static, threads
         self.work = 0
 
@@ -226,16 +226,15 @@ def ams(
         raise ValueError(f"levels: need score(x0) = {z0:.4g} <= z_A < z_Sigma, got ({z_a:.4g}, {z_sig:.4g})")
     kernel = K.kernel_for(landscape, noise, leap, schedule, exit, mode, optimizer=optimizer, general=True,
                           score=score_fn)
-    off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
-    static = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
-              schedule.lower(), float(eta), exit.lower(d), off, optimizer.lower(), qp)
+    args, off = lowered(landscape, noise, leap, schedule, eta, exit)
+    static = (*args, off, optimizer.lower(), qp)
     n_state = len(optimizer.state_names) * d
     n_threads = 1 if threads is None else check_int("threads", threads, 1)
     ss = normalize_seed(seed)
     t_start = time.perf_counter()
     runs, notes = [], list(setup.warnings)
     for r, child in enumerate(ss.spawn(n_runs)):
-        eng = _Engine(kernel, static, n, d, n_state, n_threads)
+        eng = _Engine(kernel, static, n_threads)
         runs.append(_one_run(eng, child, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes))
     return _summarise(runs, eta, n, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
 
@@ -338,12 +337,28 @@ def _branch(eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, max_steps):
     return X, O, steps, scores, prefix[donors] + (steps - k0), in_b
 
 
+def _pooled_mean(runs) -> float:
+    """E[τ] from the runs pooled: ``T₁^{x₀} + (1/p̄ − 1)·T_loop + T₃`` with p̄ the mean of the runs' unbiased p̂
+    (averaging the runs' own ``1/p̂`` instead would be biased upward by the relative variance of p̂)."""
+    p = float(np.mean([r.probability for r in runs]))
+    if not p > 0:
+        return math.inf
+    reached = [r for r in runs if r.probability > 0]
+    t3 = float(np.average([r.t_reactive for r in reached], weights=[r.probability for r in reached]))
+    return (float(np.mean([r.t1_first for r in runs])) + (1.0 / p - 1.0) * float(np.mean([r.t_loop for r in runs]))
+            + t3)
+
+
 def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
-    m = np.array([r.mean_steps for r in runs])
-    p = np.array([r.probability for r in runs])
+    """Pooled estimate with jackknife (leave-one-run-out) standard error and Student-t 95% intervals."""
+    from scipy import stats  # lazily: importing leap_sde stays light
+
     k = len(runs)
     tq = float(stats.t.ppf(0.975, k - 1))
-    mean, se = float(m.mean()), float(m.std(ddof=1) / math.sqrt(k)) if np.all(np.isfinite(m)) else math.inf
+    mean = _pooled_mean(runs)
+    loo = np.array([_pooled_mean(runs[:i] + runs[i + 1:]) for i in range(k)])
+    se = float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2))) if np.all(np.isfinite(loo)) else math.inf
+    p = np.array([r.probability for r in runs])
     p_mean, p_se = float(p.mean()), float(p.std(ddof=1) / math.sqrt(k))
     ci = (mean - tq * se, mean + tq * se)
     rate_ci = (1.0 / (ci[1] * eta) if ci[1] > 0 else 0.0, 1.0 / (ci[0] * eta) if ci[0] > 0 else math.inf)

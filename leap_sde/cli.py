@@ -16,6 +16,7 @@ import argparse
 import datetime as _dt
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -109,11 +110,15 @@ def cmd_simulate(args) -> int:
         return EXIT_USAGE
     from .ams import AMSResult
     from .experiment import format_table, run_experiment, run_warnings, write_outputs
+    from .simulate import StabilityWarning
 
     what = args.config or "the built-in default experiment (sharp-vs-flat double well, SGD vs SGD + LEAP)"
     if not args.quiet:
         print(f"leap-sde {__version__}: running {what}; results in {out_dir}", flush=True)
-    with _Signals() as sig:
+    with _Signals() as sig, warnings.catch_warnings():
+        # the runs' warnings are printed below, once each (and saved in result.json)
+        warnings.simplefilter("ignore", StabilityWarning)
+        warnings.filterwarnings("ignore", message=".*require_barrier", category=UserWarning)
         try:
             out = run_experiment(cfg, progress=not args.quiet, interrupt="return")
         except KeyboardInterrupt:  # a signal outside the simulation loop, before any run finished

@@ -218,8 +218,8 @@ def coerce_value(key, spec: _Key, v):
         if all(isinstance(r, list) for r in v):
             v = [[_number(key, x, "float") for x in r] for r in v]
             if any(len(r) != len(v) for r in v):
-                raise _err(key, f"a matrix must be square and non-empty ({len(v)} rows of {len(v)} numbers), "
-                                f"got rows of length {[len(r) for r in v]}")
+                raise _err(key, f"a matrix must be square and non-empty (n rows of n numbers each), got rows of "
+                                f"length {[len(r) for r in v]}")
         elif any(isinstance(r, list) for r in v):
             raise _err(key, f"expected a list of numbers (diagonal) or a list of lists (matrix), got {v!r}")
         else:

@@ -25,7 +25,7 @@ from .dynamics import NoExit
 from .landscapes import SharpFlatWell
 from .optimizers import SGD, Adam, AdamW, Optimizer
 from .ams import AMSResult
-from .simulate import EscapeResult, StabilityWarning, simulate
+from .simulate import EscapeResult, StabilityWarning, Status, simulate
 
 __all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
            "escape_summary", "preference_summary", "format_table", "result_dict", "run_warnings"]
@@ -72,15 +72,16 @@ class Experiment:
                     threads=r["threads"] or None, require_barrier=self.require_barrier)
 
     def occupation_plan(self):
-        """(steps of the first half, of the second half, snapshot_every) of the occupation run, or None."""
+        """((steps of the burn-in half, of the third quarter, of the fourth quarter), snapshot_every) of the
+        occupation run, or None.  Segment lengths are multiples of snapshot_every (snapshots line up)."""
         n_occ = self.run["occupation_steps"]
         if n_occ <= 0 or not self.landscape.saddles:
             return None
         snaps = self.run["snapshots"]
         every = max(1, n_occ // snaps) if snaps else 0
-        n1 = max(1, (n_occ // 2 // every) * every) if every else max(1, n_occ // 2)
-        return n1, max(1, n_occ - n1), every
-
+        unit = every or 1
+        q = max(1, n_occ // 4 // unit) * unit
+        return (max(1, n_occ - 2 * q), q, q), every
     def memory_bytes(self) -> int:
         """Estimated bytes of all runs kept in memory (every σ: escape, escape back, occupation halves)."""
         from .simulate import estimate_memory
@@ -91,9 +92,9 @@ class Experiment:
         per_sigma = one * (2 if self.reverse_exit is not None else 1)
         plan = self.occupation_plan()
         if plan is not None:
-            for n_steps in plan[:2]:
+            for n_steps in plan[0]:
                 per_sigma += estimate_memory(self.landscape, r["particles"], n_steps, basins=True,
-                                             snapshot_every=plan[2])
+                                             snapshot_every=plan[1])
         return per_sigma * len(self.sigmas)
 
     @classmethod
@@ -314,14 +315,14 @@ def build(cfg) -> Experiment:
 
 @dataclass
 class RunOutput:
-    """One σ: the escape run, the escape back (``run.preference``) and the occupation run (no exit; its
-    two halves are kept separately in ``occupation_halves`` for the convergence check)."""
+    """One σ: the escape run, the escape back (``run.preference``) and the occupation run (no exit; the
+    basin counts of its burn-in half and of its last two quarters are kept in ``occupation_segments``)."""
 
     sigma: float
     escape: EscapeResult
     occupation: Optional[EscapeResult] = None
     reverse: Optional[EscapeResult] = None
-    occupation_halves: Optional[tuple] = None  #: (basin_steps of the first half, of the second half)
+    occupation_segments: Optional[tuple] = None  #: basin_steps (N, b) of the burn-in half, 3rd and 4th quarter
 
 
 @dataclass
@@ -384,7 +385,7 @@ def escape_summary(res: EscapeResult) -> dict:
     t = res.rate(unit="time")
     ks = res.ks_pvalue() if res.n_escaped >= 5 else None
     out = {
-        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.stderr,
+        "rate_per_step": steps.rate, "rate_ci": list(steps.rate_ci), "rate_stderr": steps.rate_se,
         "mean_steps": steps.mean, "mean_steps_ci": list(steps.mean_ci),
         "rate_per_time": t.rate, "rate_per_time_ci": list(t.rate_ci),
         "mean_time": t.mean, "mean_time_ci": list(t.mean_ci),
@@ -466,41 +467,48 @@ def preference_summary(exp: Experiment, out_res: EscapeResult, back: EscapeResul
 
 
 def _occupation_summary(exp: Experiment, run: RunOutput) -> Optional[dict]:
-    """Basin occupation of the run without exit, split into two halves of equal length.
+    """Basin occupation of the run without exit: the first half is burn-in, the second half gives the
+    estimate, and its two quarters are compared.
 
-    Each particle's fraction of the half spent in each basin gives a mean and an SE across particles.  The
+    Each particle's fraction of a segment spent in each basin gives a mean and an SE across particles.  The
     second-half fractions are reported (``basin_fractions``; ``flat_fraction`` for a SharpFlatWell) only if
-    the run has settled: the two halves agree within 3 SE in every basin and at least 30 particles changed
-    basin (else both halves could agree only because nothing moved).  Otherwise they are None, the raw
-    halves are kept (``first_half_fractions``/``second_half_fractions``) and ``note`` says why."""
+    the run has settled: the two last quarters agree within 3 SE in every basin and at least 30 particles
+    changed basin during the second half (else the quarters could agree only because nothing moved).
+    Otherwise they are None, the raw segments are kept and ``note`` says why."""
     res = run.occupation
-    if res is None or res.basin_steps is None or run.occupation_halves is None:
+    if res is None or res.basin_steps is None or run.occupation_segments is None:
         return None
-    c1, c2 = (np.asarray(c, dtype=np.float64) for c in run.occupation_halves)
-    f1 = c1 / np.maximum(c1.sum(axis=1, keepdims=True), 1)
-    f2 = c2 / np.maximum(c2.sum(axis=1, keepdims=True), 1)
-    m1, m2 = f1.mean(axis=0), f2.mean(axis=0)
-    n = f1.shape[0]
-    se = np.sqrt(f1.var(axis=0, ddof=1) / n + f2.var(axis=0, ddof=1) / n) if n > 1 else np.full(m1.shape, np.inf)
-    moved = int(np.count_nonzero(np.count_nonzero(c1 + c2, axis=1) >= 2))
-    z = np.abs(m2 - m1) / np.where(se > 0, se, np.inf)
-    drift = bool(np.any(np.abs(m2 - m1) > 3 * se))
+    c0, c3, c4 = (np.asarray(c, dtype=np.float64) for c in run.occupation_segments)
+
+    def frac(c):
+        return c / np.maximum(c.sum(axis=1, keepdims=True), 1)
+
+    f0, f3, f4, f2 = frac(c0), frac(c3), frac(c4), frac(c3 + c4)
+    n = f3.shape[0]
+    se = np.sqrt(f3.var(axis=0, ddof=1) / n + f4.var(axis=0, ddof=1) / n) if n > 1 else np.full(f3.shape[1], np.inf)
+    diff = np.abs(f4.mean(axis=0) - f3.mean(axis=0))
+    moved = int(np.count_nonzero(np.count_nonzero(c3 + c4, axis=1) >= 2))
+    drift = bool(np.any(diff > 3 * se))
     settled = not drift and moved >= 30 and res.n_diverged == 0
     note = None
     if not settled:
         why = []
         if drift:
-            why.append(f"the two halves differ (by {float(np.max(np.abs(m2 - m1))):.3g}, "
-                       f"{float(np.max(z[np.isfinite(z)])) if np.any(np.isfinite(z)) else float('inf'):.1f} SE)")
+            z = diff / np.where(se > 0, se, np.inf)
+            why.append(f"its last two quarters differ (by {float(diff.max()):.3g}, "
+                       f"{float(z[np.isfinite(z)].max()) if np.any(np.isfinite(z)) else float('inf'):.1f} SE)")
         if moved < 30:
-            why.append(f"only {moved} particles changed basin")
+            why.append(f"only {moved} particles changed basin in the second half")
         if res.n_diverged:
             why.append(f"{res.n_diverged} particles diverged")
         note = "not settled: " + " and ".join(why) + "; raise run.occupation_steps"
+    m2 = f2.mean(axis=0)
     out = {"basin_edges": res.basin_edges.tolist(), "steps": res.max_steps, "n_diverged": res.n_diverged,
            "settled": settled, "note": note, "particles_changed_basin": moved,
-           "first_half_fractions": m1.tolist(), "second_half_fractions": m2.tolist(),
-           "half_difference_se": se.tolist(),
+           "first_half_fractions": f0.mean(axis=0).tolist(), "second_half_fractions": m2.tolist(),
+           "quarter_fractions": [f3.mean(axis=0).tolist(), f4.mean(axis=0).tolist()],
+           "quarter_difference_se": se.tolist(),
+           "second_half_se": (f2.std(axis=0, ddof=1) / np.sqrt(n)).tolist() if n > 1 else None,
            "basin_fractions": m2.tolist() if settled else None}
     if isinstance(exp.landscape, SharpFlatWell):
         h0, h1 = (float(m.hessian[0, 0]) for m in exp.landscape.minima)
@@ -510,24 +518,32 @@ def _occupation_summary(exp: Experiment, run: RunOutput) -> Optional[dict]:
 
 
 def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
-    n1, n2, every = exp.occupation_plan()
+    """The run without exit in three segments (burn-in half, two quarters), continued from each other's
+    final positions with independent streams; returns the combined result and the segments' basin counts."""
+    lengths, every = exp.occupation_plan()
     kw = dict(kw, exit=NoExit(), basins=True, snapshot_every=every, require_barrier=True)
-    first = simulate(exp.landscape, exp.x0, seed=np.random.SeedSequence(seed, spawn_key=(1,)), progress=progress,
-                     interrupt=interrupt, **dict(kw, max_steps=n1))
-    if first.interrupted:
-        return first, None
-    second = simulate(exp.landscape, first.positions.copy(), seed=np.random.SeedSequence(seed, spawn_key=(2,)),
-                      progress=progress, interrupt=interrupt, **dict(kw, max_steps=n2))
+    parts, x = [], exp.x0
+    for j, n_steps in enumerate(lengths):
+        r = simulate(exp.landscape, x, seed=np.random.SeedSequence(seed, spawn_key=(1, j)), progress=progress,
+                     interrupt=interrupt, **dict(kw, max_steps=n_steps))
+        parts.append(r)
+        if r.interrupted:
+            break
+        x = r.positions.copy()
     snaps = None
-    if first.snapshots is not None and second.snapshots is not None and every and \
-            first.snapshots.shape[0] == n1 // every + 1:
-        snaps = np.concatenate([first.snapshots, second.snapshots[1:]])
-    status = np.where(first.status == 2, first.status, second.status).astype(np.int8)
-    both = replace(second, status=status, steps=first.steps + second.steps, times=first.times + second.times,
-                   max_steps=n1 + n2, basin_steps=first.basin_steps + second.basin_steps, snapshots=snaps,
-                   warnings=tuple(dict.fromkeys(first.warnings + second.warnings)),
-                   wall_time=first.wall_time + second.wall_time)
-    return both, (first.basin_steps, second.basin_steps)
+    if every and all(p.snapshots is not None and p.snapshots.shape[0] == n // every + 1
+                     for p, n in zip(parts, lengths)):
+        snaps = np.concatenate([parts[0].snapshots] + [p.snapshots[1:] for p in parts[1:]])
+    status = parts[-1].status.copy()
+    for p in parts:
+        status[p.status == Status.DIVERGED] = Status.DIVERGED  # diverged in any segment
+    both = replace(parts[-1], status=status, steps=sum(p.steps for p in parts), times=sum(p.times for p in parts),
+                   max_steps=sum(lengths[:len(parts)]), basin_steps=sum(p.basin_steps for p in parts),
+                   snapshots=snaps, interrupted=any(p.interrupted for p in parts),
+                   warnings=tuple(dict.fromkeys(w for p in parts for w in p.warnings)),
+                   wall_time=sum(p.wall_time for p in parts))
+    segments = tuple(p.basin_steps for p in parts) if len(parts) == 3 else None
+    return both, segments
 
 
 def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> ExperimentOutput:
@@ -546,6 +562,8 @@ def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> Ex
             raise
         out.interrupted = True
     out.wall_time = time.perf_counter() - t0
+    for msg in run_warnings(out):  # once each, labelled with σ and run (the runs' own ones were held back)
+        warnings.warn(msg, UserWarning if "require_barrier" in msg else StabilityWarning, stacklevel=2)
     return out
 
 
@@ -580,7 +598,7 @@ def _run_all(exp, out, seed, progress, interrupt):
                     out.interrupted = True
                     return
             if exp.occupation_plan() is not None:
-                run.occupation, run.occupation_halves = _run_occupation(exp, kw, seed, progress, interrupt)
+                run.occupation, run.occupation_segments = _run_occupation(exp, kw, seed, progress, interrupt)
                 if run.occupation.interrupted:
                     out.interrupted = True
                     return
@@ -674,8 +692,9 @@ def format_table(out: ExperimentOutput) -> str:
     occ = [(r, o) for r, o in occ if o is not None]
     if occ:
         nb = len(occ[0][1]["first_half_fractions"])
-        lines += ["", f"Occupation without exit ({occ[0][1]['steps']} steps from x0, two halves; fraction of time in "
-                      f"each basin along coordinate 0, split at {occ[0][1]['basin_edges']}):"]
+        lines += ["", f"Occupation without exit ({occ[0][1]['steps']} steps from x0; fraction of time in each basin "
+                      f"along coordinate 0, split at {occ[0][1]['basin_edges']}; first half = burn-in, the "
+                      "second half gives the long-run value if its two quarters agree):"]
         head = f"{'sigma':>7} {'1st half':>{8 * nb + 2}} {'2nd half':>{8 * nb + 2}} {'long-run':>{8 * nb + 2}}  note"
         lines += [head, "-" * len(head)]
         for r, o in occ:

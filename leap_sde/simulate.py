@@ -243,7 +243,7 @@ def check_setup(landscape, x0, exit, eta, noise, leap, mode, schedule, *, requir
     * LEAP mean-square: ``h ≥ h_ms(η_k, σ)`` (Gaussian: ``h(η_k² + σ²) ≥ 2η_k``) — the stationary variance of the
       linearised iterates is infinite (heavy tails), yet they may still converge almost surely;
     * LEAP almost-sure: Lyapunov exponent ``E log|1 − η̃_k h| > 0`` — the iterates leave the minimum
-      almost surely (docs/theory.md §3 and §8).
+      almost surely (docs/theory.md §3.3, §8.5).
 
     The LEAP conditions are evaluated at the smallest and largest scheduled rate (for the Gaussian
     variant the mean-square threshold ``2η/(η² + σ²)`` is unimodal in η, so its minimum over the schedule
@@ -370,6 +370,14 @@ def _momentum_unstable_rate(h, optimizer) -> float:
     return hi
 
 
+def lowered(landscape, noise, leap, schedule, eta, exit):
+    """The kernels' parameter arguments ``(lp, nz, lv, sp, eta0, ep)`` and the finite-sum offsets ``off``."""
+    d = landscape.dim
+    args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
+            schedule.lower(), float(eta), exit.lower(d))
+    return args, (landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d)))
+
+
 @nb.njit(cache=True)
 def _seed_all(words, rng):
     for i in range(words.shape[0]):
@@ -493,9 +501,7 @@ def simulate(
 
     d = landscape.dim
 
-    args = (landscape.lower(), noise.lower(landscape), leap.lower() if leap is not None else (0.0,),
-            schedule.lower(), float(eta), exit.lower(d))
-    off = landscape.offsets if isinstance(landscape, FiniteSum) else np.zeros((0, d))
+    args, off = lowered(landscape, noise, leap, schedule, eta, exit)
     edges = landscape.basin_edges() if basins else np.zeros(0)
     counts = np.zeros((n, edges.size + 1 if basins else 0), dtype=np.int64)
     n_snaps = 0

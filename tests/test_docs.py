@@ -5,9 +5,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "theory.md"
-# Files whose references the lead engineer is rewriting together with their docstrings (issue 11); remove an entry
-# once its references to the old notes point at docs/theory.md.
-PENDING = {"leap_sde/dynamics.py", "leap_sde/landscapes.py"}
 
 
 def _sections():
@@ -52,7 +49,7 @@ def test_no_reference_to_the_old_notes():
     hits = []
     for path in _files():
         rel = str(path.relative_to(ROOT))
-        if rel in PENDING or path.name == "test_docs.py":
+        if path.name == "test_docs.py":
             continue
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if re.search(r"theory[- ]notes|\bnotes §", line, re.IGNORECASE):

@@ -94,8 +94,8 @@ def test_momentum_and_adam_are_discrete_only_and_validated():
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_momentum_stationary_variance_is_exact(beta, sigma, nesterov):
     """Var θ after mixing equals the exact second moment of the random affine recursion (theory.momentum);
-    seed 11, N = 10 000 particles, tolerance 3 SE with SE = std(θ²)/√N (1500 steps: transient < 1e-30)."""
-    h, eta, s, n, steps, seed = 1.0, 0.05, 1.0, 10_000, 1500, 11
+    seed 11, N = 20 000 particles, tolerance 3 SE with SE = std(θ²)/√N (2000 steps: transient < 1e-40)."""
+    h, eta, s, n, steps, seed = 1.0, 0.05, 1.0, 20_000, 2000, 11
     x2, _, _ = th.momentum_stationary_moments(h, eta, beta, s * s, sigma, nesterov=nesterov)
     res = ls.simulate(ls.Quadratic(h), [0.0], eta=eta, noise=ls.WhiteNoise(s), leap=ls.LEAP(sigma) if sigma else None,
                       optimizer=ls.SGD(momentum=beta, nesterov=nesterov), exit=ls.NoExit(), n_particles=n,

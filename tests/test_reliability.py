@@ -61,11 +61,13 @@ def test_default_table_reports_the_long_run_flat_share_not_the_transient_fractio
 
 
 def test_occupation_run_is_checked_for_convergence(tmp_path, capsys):
-    """A short occupation run from the sharp minimum drifts between its halves: no long-run fraction."""
+    """σ = 0: the sharp minimum holds for ~13 000 steps, so a 4000-step occupation run from it still drifts
+    (its last two quarters differ by ~6 SE with 2000 particles, seed 0): no long-run fraction is reported.
+    (At σ = 0.1 the same run settles — relaxation time ≈ 1/(1/285 + 1/6600) ≈ 270 steps.)"""
     out = tmp_path / "r"
-    code, stdout, _ = run_cli(["simulate", "--out", str(out), "--quiet", "--set", "run.particles=200",
+    code, stdout, _ = run_cli(["simulate", "--out", str(out), "--quiet", "--set", "run.particles=2000",
                                "--set", "run.max_steps=2000", "--set", "run.occupation_steps=4000",
-                               "--set", "leap.sigma=0.1", "--set", "run.preference=false"], capsys)
+                               "--set", "leap.sigma=0.0", "--set", "run.preference=false"], capsys)
     assert code == 0
     occ = json.loads((out / "result.json").read_text())["occupation"]
     assert occ["settled"] is False and occ["flat_fraction"] is None and occ["basin_fractions"] is None
@@ -74,8 +76,9 @@ def test_occupation_run_is_checked_for_convergence(tmp_path, capsys):
 
 
 def test_occupation_settles_on_a_fast_mixing_double_well(tmp_path, capsys):
-    """Symmetric double well with fast hopping (ΔU/D = 1.6, ~50 hops per particle): the halves agree and the
-    long-run fraction is reported; by symmetry it is 1/2 — seed 0, 400 particles, tolerance 4 SE."""
+    """Symmetric double well with fast hopping (ΔU/D = 1.6, ~50 hops per particle): the last two quarters
+    agree and the second-half fraction is reported; by symmetry it is 1/2 — seed 0, 400 particles, tolerance
+    4 SE of the second-half mean."""
     cfg = write(tmp_path / "c.toml", '[landscape]\nkind = "double-well"\nbarrier = 0.2\ncurv_min = 1.0\n'
                                      'curv_saddle = 1.0\n[dynamics]\neta = 0.05\nnoise = "white"\n'
                                      'noise_std = 1.4142135623730951\n[init]\nx0 = "minimum"\n[exit]\n'
@@ -85,7 +88,7 @@ def test_occupation_settles_on_a_fast_mixing_double_well(tmp_path, capsys):
     assert run_cli(["simulate", cfg, "--out", str(out), "--quiet"], capsys)[0] == 0
     occ = json.loads((out / "result.json").read_text())["occupation"]
     assert occ["settled"] is True, occ["note"]
-    se = occ["half_difference_se"][0]
+    se = occ["second_half_se"][0]
     assert abs(occ["basin_fractions"][0] - 0.5) < 4 * se
 
 
@@ -125,6 +128,22 @@ def test_result_json_has_top_level_warnings_and_n_unstable(tmp_path, capsys):
     assert isinstance(res["warnings"], list) and any("unstable" in w for w in res["warnings"])
     assert res["escape"]["n_unstable"] == res["escape"]["n_escaped"] == 40
     assert "warning:" in err and "unstable" in err and "unstable" in stdout
+
+
+def test_run_experiment_emits_each_warning_once_for_callers_that_record_them():
+    """The sweep records the warnings a point raises: each run's warning arrives once, labelled with σ."""
+    from leap_sde.experiment import run_experiment, run_warnings
+
+    cfg = resolve({"landscape": {"kind": "quadratic", "hessian": [1.0]}, "dynamics": {"eta": 2.5, "noise": "none"},
+                   "init": {"x0": 0.1}, "exit": {"kind": "leave-ball", "radius": 5.0},
+                   "leap": {"sigma": [0.0, 0.1]}, "run": {"particles": 4, "max_steps": 50}})
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = run_experiment(cfg)
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ls.StabilityWarning)]
+    assert msgs == run_warnings(out) and len(msgs) == len(set(msgs)) == 3  # σ = 0.1: GD and almost-sure
+    assert msgs[0].startswith("σ = 0, escape: GD step unstable") and msgs[1].startswith("σ = 0.1, escape: GD")
+    assert msgs[2].startswith("σ = 0.1, escape: LEAP almost-sure condition fails")
 
 
 def test_mean_square_warning_says_what_it_implies():
@@ -186,7 +205,7 @@ def test_custom_landscape_gets_the_same_barrier_check():
 def test_uphill_ou_first_passage_from_the_cli_matches_the_exact_mfpt(tmp_path, capsys):
     """L = x²/2, D = 0.5, η = 0.01, from 0 to the level a = 1.5 (ΔU/D = 2.25), exit.require_barrier = false.
     Reference: the exact MFPT quadrature of the OU process to the discretely shifted level
-    a + 0.5826·√(2Dη) (docs/theory.md §1.2, §2.3).  Seed 3, N = 2000, no censoring: sample mean ± SE;
+    a + 0.5826·√(2Dη) (docs/theory.md §1.3, §2.3).  Seed 3, N = 2000, no censoring: sample mean ± SE;
     tolerance 3 SE + 2% (the O(η) in-well temperature bias, ηh/2 = 0.5%, and the shift's O(η) remainder)."""
     D, eta, a = 0.5, 0.01, 1.5
     cfg = write(tmp_path / "ou.toml", f'[landscape]\nkind = "quadratic"\nhessian = [1.0]\n[dynamics]\n'

@@ -332,13 +332,18 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
             params = {n: r[n] for n in spec.names if n in r and r[n] is not None}
             cfg = cfgs(params)
             X = _arrhenius_x(cfg, xkind)
-            if r.get("mean_time") is None or not np.isfinite(r["mean_time"]) or not r.get("n_escaped"):
+            if r.get("mean_time") is None or not np.isfinite(r["mean_time"]):
+                continue
+            weight = r.get("n_escaped")  # the fit's weight: SE(log τ) = 1/√n
+            if not weight and r.get("mean_time_ci_low") is not None:  # AMS rows: n_eff = (τ/SE)² from the CI
+                se = (r["mean_time_ci_high"] - r["mean_time_ci_low"]) / (2 * 1.96)
+                weight = (r["mean_time"] / se) ** 2 if se > 0 else None
+            if not weight:
                 continue
             th_log = theory_log10_rate(cfg, theory)
             # log τ in continuous time: τ = η / rate_per_step
             th_tau = math.log(cfg["dynamics"]["eta"]) - th_log * math.log(10) if np.isfinite(th_log) else math.nan
-            pts.append((X, r["mean_time"], r.get("mean_time_ci_low"), r.get("mean_time_ci_high"), r["n_escaped"],
-                        th_tau))
+            pts.append((X, r["mean_time"], r.get("mean_time_ci_low"), r.get("mean_time_ci_high"), weight, th_tau))
         if not pts:
             continue
         pts.sort()
@@ -383,12 +388,12 @@ def _plot_preference(spec, rows, p, cfgs, save):
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(_groups(rows, by)))))
     drew_theory = False
     for c, (k, grp) in zip(colors, _groups(rows, by).items()):
-        pts = sorted((_num(r[x]), r["flat_fraction"]) for r in grp if r.get("flat_fraction") is not None)
+        pts = sorted(_preference_point(r, x) for r in grp if _preference_point(r, x) is not None)
         if not pts:
             continue
-        X, F = np.array(pts).T
+        X, F, lo, hi = np.array(pts).T
         lab = ", ".join(f"{_label(nm)} = {json.loads(v)}" for nm, v in zip(by, k)) or "data"
-        ax.plot(X, F, "o-", color=c, ms=4, label=lab)
+        ax.errorbar(X, F, yerr=[F - lo, hi - F], fmt="o-", color=c, ms=4, capsize=2, label=lab)
         ref = grp[0]
         params = {n: ref[n] for n in spec.names if n in ref and ref[n] is not None}
         xx = np.linspace(X.min(), X.max(), 60)
@@ -412,14 +417,25 @@ def _plot_preference(spec, rows, p, cfgs, save):
             drew_theory = True
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(_label(x))
-    ax.set_ylabel("fraction of time in the flat basin")
+    ax.set_ylabel("long-run flat share τ_flat/(τ_flat+τ_sharp)")
     ttl = p.get("title") or f"{spec.name}: flat-vs-sharp preference"
+    ttl += "\npoints: escapes both ways, 95% CI (unsettled points left out)"
     if drew_theory:
-        ttl += "\n(dashed: stationary τ_flat/(τ_flat+τ_sharp), Xie et al. + LEAP)"
+        ttl += "\ndashed: τ_flat/(τ_flat+τ_sharp) of Xie et al. + LEAP"
     ax.set_title(ttl, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, p)
+
+
+def _preference_point(r, x):
+    """(x, flat share, CI low, CI high) of one row: the long-run share from the escapes both ways, or else a
+    settled occupation run's flat fraction (no CI); None for a point with neither (not settled)."""
+    if r.get("flat_share") is not None:
+        return _num(r[x]), r["flat_share"], r["flat_share_ci_low"], r["flat_share_ci_high"]
+    if r.get("flat_fraction") is not None:
+        return _num(r[x]), r["flat_fraction"], r["flat_fraction"], r["flat_fraction"]
+    return None
 
 
 def _plot_line(spec, rows, p, cfgs, save):
@@ -468,7 +484,7 @@ def auto_plots(spec: SweepSpec, rows) -> list:
         out.append({"kind": "phase", "x": vary[0], "y": vary[1]})
     elif vary:
         out.append({"kind": "line", "x": vary[0]})
-    if "leap.sigma" in vary and any(r.get("flat_fraction") is not None for r in rows):
+    if "leap.sigma" in vary and any(_preference_point(r, "leap.sigma") is not None for r in rows):
         out.append({"kind": "preference", "x": "leap.sigma"})
     return out
 

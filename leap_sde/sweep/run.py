@@ -22,10 +22,26 @@ MAX_ATTEMPTS = 3  # a point whose worker died is resubmitted at most this often 
 TABLE_EVERY_S = 60.0
 
 
+def _flat_share(pref) -> tuple:
+    """(share, CI low, CI high) of the flat minimum from a settled ``preference`` block, else Nones."""
+    if not pref or not pref.get("settled"):
+        return None, None, None
+    if pref.get("target") == "flat":
+        ci = pref["flat_share_ci"]
+        return pref["flat_share"], ci[0], ci[1]
+    if pref.get("start") == "flat":
+        s, ci = pref[f"{pref['target']}_share"], pref[f"{pref['target']}_share_ci"]
+        return 1.0 - s, 1.0 - ci[1], 1.0 - ci[0]
+    return None, None, None
+
+
 def headline(result: dict) -> dict:
-    """The results-table numbers of one point's result.json."""
+    """The results-table numbers of one point's result.json.  ``flat_share`` (with its CI) is the long-run
+    preference τ_flat/(τ_flat + τ_sharp) from the escapes both ways (``run.preference``); ``flat_fraction``
+    the occupation run's second-half fraction, present only once that run has settled."""
     e = result.get("escape") or {}
     occ = result.get("occupation") or {}
+    share, share_lo, share_hi = _flat_share(result.get("preference"))
 
     def f(x):
         return None if x is None else float(x)
@@ -41,6 +57,7 @@ def headline(result: dict) -> dict:
         "n_particles": e.get("n_particles"), "n_escaped": e.get("n_escaped"), "n_censored": e.get("n_censored"),
         "n_diverged": e.get("n_diverged"), "exposure_steps": f(e.get("exposure_steps")),
         "ks_pvalue": f(e.get("ks_pvalue")),
+        "flat_share": f(share), "flat_share_ci_low": f(share_lo), "flat_share_ci_high": f(share_hi),
         "flat_fraction": f(occ.get("flat_fraction")),
         "basin_fractions": occ.get("basin_fractions"),
         "seed": result.get("seed"), "wall_time_s": f(result.get("wall_time_s")), "version": result.get("version"),
@@ -339,13 +356,13 @@ def _summary_table(out_dir: Path, plan: Plan, limit: int = 40) -> str:
         return ""
     names = list(plan.names)
     head = "  ".join(f"{n:>14}" for n in names) + f"  {'rate/step':>10} {'mean steps':>11} {'escaped':>8} " \
-                                                  f"{'flat frac':>9}"
+                                                  f"{'flat share':>10}"
     lines = [head]
     for r in rows:
         vals = "  ".join(f"{_fmt(r.get(n)):>14}" for n in names)
-        flat = r.get("flat_fraction")
+        flat = r.get("flat_share") if r.get("flat_share") is not None else r.get("flat_fraction")
         lines.append(f"{vals}  {_fmt(r.get('rate_per_step')):>10} {_fmt(r.get('mean_steps')):>11} "
-                     f"{r.get('n_escaped')!s:>8} {(_fmt(flat) if flat is not None else '-'):>9}")
+                     f"{r.get('n_escaped')!s:>8} {(_fmt(flat) if flat is not None else '-'):>10}")
     return "\n".join(lines)
 
 
