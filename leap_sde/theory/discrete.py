@@ -94,10 +94,11 @@ def discrete_transition_matrix_1d(
     (``C = 0``, ``A = 2D(x)η``, ``σ = 0``).
 
     ``[x_lo, x_hi]`` is cut into ``n_cells`` equal cells represented by their centres;
-    ``P_ij = Σ_k w_k P(x' ∈ cell j | x = c_i, η̃_k)`` by exact normal CDFs (upper-tail cells as
-    differences of survival functions, so that every entry is accurate to a few ulps relative). Mass leaving through the
-    absorbing end (``absorb="high"``: ``x' >= x_hi``; ``"low"``: ``x' <= x_lo``) is killed, mass
-    leaving through the other end is returned to the end cell (a reflecting end, to be placed
+    ``P_ij = Σ_k w_k P(x' ∈ cell j | x = c_i, η̃_k)`` by exact normal CDFs (a cell on either side of
+    the mean as a difference of the tail on that side, so that tail entries carry a small
+    *relative* error, ~1e-13 at 10 standard deviations from the rounding of the edges, not an
+    absolute ~1e-16). Mass leaving through the absorbing end (``absorb="high"``: ``x' >= x_hi``;
+    ``"low"``: ``x' <= x_lo``) is killed, mass leaving through the other end is returned to the end cell (a reflecting end, to be placed
     where the chain essentially never goes).
 
     Parameters
@@ -147,7 +148,7 @@ def _transition_1d(dU, x_lo, x_hi, *, eta, noise_var, sigma, variant, relative, 
     """:func:`discrete_transition_matrix_1d` plus the killed mass ``e_i`` of every row, computed directly.
 
     ``e_i = Σ_k w_k Q((x_hi − μ_ik)/s_ik)`` (``absorb="high"``; ``Φ((x_lo − μ)/s)`` for ``"low"``), ``Q = 1 − Φ``
-    the normal survival function, so that ``e_i`` is accurate to a few ulps *relative* even where it is 1e-300;
+    the normal survival function, so that ``e_i`` has a small *relative* error even where it is 1e-300;
     ``1 − Σ_j P_ij`` would carry an absolute error ~1e-16 (docs/theory.md §11.3)."""
     if not callable(dU):
         raise ValueError("dU must be callable")
