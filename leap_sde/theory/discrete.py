@@ -98,8 +98,8 @@ def discrete_transition_matrix_1d(
     the mean as a difference of the tail on that side, so that tail entries carry a small
     *relative* error, ~1e-13 at 10 standard deviations from the rounding of the edges, not an
     absolute ~1e-16). Mass leaving through the absorbing end (``absorb="high"``: ``x' >= x_hi``;
-    ``"low"``: ``x' <= x_lo``) is killed, mass leaving through the other end is returned to the end cell (a reflecting end, to be placed
-    where the chain essentially never goes).
+    ``"low"``: ``x' <= x_lo``) is killed, mass leaving through the other end is returned to the end
+    cell (a reflecting end, to be placed where the chain essentially never goes).
 
     Parameters
     ----------
