@@ -140,14 +140,14 @@ class HessianNoise(Noise):
         return "HessianNoise"
 
     def lower(self, landscape):
-        """``(batch, floor, Vᵀ, r)``: for a constant Hessian H = V·diag(λ)·Vᵀ (d > 2) the factor of
-        ξ = V·(r ⊙ z), ``r = sqrt(max(|λ|, floor)/B)``, computed once here (Vᵀ stored row-wise); otherwise
-        empty arrays (the kernel factors H(θ) every step)."""
+        """``(batch, floor, V, r)``: for a constant Hessian H = V·diag(λ)·Vᵀ (d > 2) the factor of
+        ξ = V·(r ⊙ z), ``r = sqrt(max(|λ|, floor)/B)``, computed once here; otherwise empty arrays (the kernel
+        factors H(θ) every step)."""
         d = landscape.dim
         if self._constant(landscape):
             lam, V = np.linalg.eigh(landscape.hessian(np.zeros(d)))
             r = np.sqrt(np.maximum(np.abs(lam), self.floor) * (1.0 / self.batch_size))
-            return (float(self.batch_size), float(self.floor), np.ascontiguousarray(V.T), r)
+            return (float(self.batch_size), float(self.floor), np.ascontiguousarray(V), r)
         return (float(self.batch_size), float(self.floor), np.zeros((0, 0)), np.zeros(0))
 
     def _kernel_discrete(self, lay):
@@ -158,9 +158,10 @@ class HessianNoise(Noise):
                     "r00, r01, r11 = abs_floor_root_2x2(h00, h01, h11, nz[1], 1.0 / nz[0])",
                     _draw("z0"), _draw("z1"),
                     "g0 += r00 * z0 + r01 * z1", "g1 += r01 * z0 + r11 * z1"]
-        if lay.constant_hessian and lay.d > 2:  # ξ = Σ_b (r_b z_b) V[:, b], added column by column (SIMD)
-            return ["vt = nz[2]", "xt[:] = 0.0", "for b in range(d):", "    " + _draw(), "    y = nz[3][b] * z",
-                    "    for a in range(d):", "        xt[a] += vt[b, a] * y", "for a in range(d):", "    g[a] += xt[a]"]
+        if lay.constant_hessian and lay.d > 2:  # ξ = V (r ⊙ z), the factor computed once
+            return ["V = nz[2]", "r = nz[3]", "for j in range(d):", "    " + _draw(), "    gt[j] = r[j] * z",
+                    "for a in range(d):", "    v = 0.0", "    for b in range(d):", "        v += V[a, b] * gt[b]",
+                    "    g[a] += v"]
         return ["HESS(x, lp, C)",
                 "if d == 1:", "    " + _draw(), "    g[0] += math.sqrt(max(abs(C[0, 0]), nz[1]) * (1.0 / nz[0])) * z",
                 "else:", "    lam, V = np.linalg.eigh(C)",

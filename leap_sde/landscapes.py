@@ -129,12 +129,12 @@ def quad_grad(x, p, out):
     """``out_i = Σ_j H_ij (x_j − c_j)``, summed in j order as rows of Hᵀ added one by one: every ``out_i``
     has its own accumulator, so the loop over i vectorises (SIMD) without reassociating any sum."""
     d = x.shape[0]
-    hess_t = p.hess_t
     out[:] = 0.0
     for j in range(d):
         y = x[j] - p.center[j]
+        row = p.hess_t[j]
         for i in range(d):
-            out[i] += hess_t[j, i] * y
+            out[i] += row[i] * y
 
 
 @nb.njit(cache=True)

@@ -199,7 +199,7 @@ if what == "quadratic":
 elif what == "custom":
     sys.path.insert(0, sys.argv[2])
     from bench_user_landscape import grad
-    ls.simulate(ls.CustomLandscape(grad, 1), [-1.0], eta=0.01, noise=ls.WhiteNoise(4.0),
+    ls.simulate(ls.CustomLandscape(grad, 1, saddle_points=[[0.0]]), [-1.0], eta=0.01, noise=ls.WhiteNoise(4.0),
                 exit=ls.Threshold(1.0), n_particles=64, max_steps=100, seed=1)
 else:
     from leap_sde.cli import main
