@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import linalg, special
+from numba import njit
+from scipy import special
 
 from ._common import _eval, _nonneg, _positive, _scalar, _step_of_z, _step_scale, _z_of_step
 
@@ -93,10 +94,12 @@ def discrete_transition_matrix_1d(
     (``C = 0``, ``A = 2D(x)η``, ``σ = 0``).
 
     ``[x_lo, x_hi]`` is cut into ``n_cells`` equal cells represented by their centres;
-    ``P_ij = Σ_k w_k P(x' ∈ cell j | x = c_i, η̃_k)`` by exact normal CDFs. Mass leaving through the
-    absorbing end (``absorb="high"``: ``x' >= x_hi``; ``"low"``: ``x' <= x_lo``) is killed, mass
-    leaving through the other end is returned to the end cell (a reflecting end, to be placed
-    where the chain essentially never goes).
+    ``P_ij = Σ_k w_k P(x' ∈ cell j | x = c_i, η̃_k)`` by exact normal CDFs (a cell on either side of
+    the mean as a difference of the tail on that side, so that tail entries carry a small
+    *relative* error, ~1e-13 at 10 standard deviations from the rounding of the edges, not an
+    absolute ~1e-16). Mass leaving through the absorbing end (``absorb="high"``: ``x' >= x_hi``;
+    ``"low"``: ``x' <= x_lo``) is killed, mass leaving through the other end is returned to the end
+    cell (a reflecting end, to be placed where the chain essentially never goes).
 
     Parameters
     ----------
@@ -125,7 +128,8 @@ def discrete_transition_matrix_1d(
     -------
     centers : ndarray, shape (n,)
     P : ndarray, shape (n, n)
-        Sub-stochastic; ``1 − P.sum(1)`` is the one-step absorption probability.
+        Sub-stochastic; ``1 − P.sum(1)`` is the one-step absorption probability (up to the
+        ~1e-23 of the kernel truncated beyond ±10 standard deviations, and rounding).
 
     Notes
     -----
@@ -133,6 +137,19 @@ def discrete_transition_matrix_1d(
     width ``h`` resolves the kernels) and the step-law quadrature. Source: derived in this project
     (standard Ulam/Nyström discretisation of a Markov kernel), docs/theory.md §2.4.
     """
+    c, P, _ = _transition_1d(dU, x_lo, x_hi, eta=eta, noise_var=noise_var, sigma=sigma, variant=variant,
+                             relative=relative, additive_var=additive_var, n_cells=n_cells, n_nodes=n_nodes,
+                             absorb=absorb)
+    return c, P
+
+
+def _transition_1d(dU, x_lo, x_hi, *, eta, noise_var, sigma, variant, relative, additive_var, n_cells, n_nodes,
+                   absorb):
+    """:func:`discrete_transition_matrix_1d` plus the killed mass ``e_i`` of every row, computed directly.
+
+    ``e_i = Σ_k w_k Q((x_hi − μ_ik)/s_ik)`` (``absorb="high"``; ``Φ((x_lo − μ)/s)`` for ``"low"``), ``Q = 1 − Φ``
+    the normal survival function, so that ``e_i`` has a small *relative* error even where it is 1e-300;
+    ``1 − Σ_j P_ij`` would carry an absolute error ~1e-16 (docs/theory.md §11.3)."""
     if not callable(dU):
         raise ValueError("dU must be callable")
     x_lo = _scalar("x_lo", x_lo)
@@ -156,6 +173,7 @@ def discrete_transition_matrix_1d(
     steps, w = _step_nodes(eta, sig, variant, int(n_nodes))
     h = (x_hi - x_lo) / n
     P = np.zeros((n, n + 1))  # last column: sink for clipped (zero-mass) band entries
+    killed = np.zeros(n)
     for st, wk in zip(steps, w):
         mu = c - st * g
         s = np.sqrt(st * st * Cv + Av)
@@ -163,18 +181,8 @@ def discrete_transition_matrix_1d(
         if np.any(pos):
             # banded: only the edges within ±10 s of the mean are evaluated
             r = np.nonzero(pos)[0]
-            m_, s_ = mu[r], s[r]
-            jlo = np.clip(np.floor((m_ - 10.0 * s_ - x_lo) / h).astype(np.int64), 0, n)
-            W = int(min(n, math.ceil(20.0 * float(s_.max()) / h) + 3))
-            J = np.minimum(jlo[:, None] + np.arange(W + 1)[None, :], n)  # edge indices, (r, W+1)
-            cdf = special.ndtr((x_lo + J * h - m_[:, None]) / s_[:, None])
-            if absorb == "high":
-                cdf[J == 0] = 0.0  # mass below x_lo returns to cell 0 (reflecting end)
-            else:
-                cdf[J == n] = 1.0  # mass above x_hi returns to the last cell; below x_lo is killed
-            mass = np.diff(cdf, axis=1)
-            cols = np.where(J[:, :-1] < n, J[:, :-1], n)  # unique per row; clipped entries -> sink
-            P[r[:, None], cols] += wk * mass
+            W = int(min(n, math.ceil(20.0 * float(s[r].max()) / h) + 3))
+            _band_mass(P, killed, r, mu[r], s[r], x_lo, x_hi, h, n, W, wk, absorb == "high")
         if np.any(~pos):
             r = np.nonzero(~pos)[0]
             j = np.floor((mu[r] - x_lo) / h).astype(np.int64)
@@ -183,8 +191,53 @@ def discrete_transition_matrix_1d(
             else:
                 j = np.where(j < 0, n, np.minimum(j, n - 1))  # < x_lo: killed (sink)
             P[r, j] += wk
+            np.add.at(killed, r[j == n], wk)
     P = P[:, :n]
-    return c, P
+    return c, P, killed
+
+
+@njit(cache=True)
+def _ndtr_small_tail(z):
+    """``Φ(−|z|)``, the smaller normal tail at ``z``, to a few ulps relative (``erfc``)."""
+    return 0.5 * math.erfc(abs(z) * 0.7071067811865476)
+
+
+@njit(cache=True)
+def _band_mass(P, killed, rows, mu, s, x_lo, x_hi, h, n, W, wk, high):
+    """Add ``wk``·(normal cell masses) of the rows ``rows`` (means ``mu``, sds ``s > 0``) to ``P`` and the killed
+    mass to ``killed``. Edges ``jlo..jlo+W`` (clipped at ``n``) with ``jlo`` 10 sds below the mean; the mass of a cell
+    is a difference of the tails on the same side of the mean, ``1 − q_a − q_b`` across it (no cancellation).
+    ``high``: below ``x_lo`` returns to cell 0, beyond ``x_hi`` killed; else mirror."""
+    for t in range(rows.size):
+        i, m, sd = rows[t], mu[t], s[t]
+        if high:
+            zk = (x_hi - m) / sd  # killed: Q(zk)
+            killed[i] += wk * (_ndtr_small_tail(zk) if zk >= 0.0 else 1.0 - _ndtr_small_tail(zk))
+        else:
+            zk = (x_lo - m) / sd  # killed: Φ(zk)
+            killed[i] += wk * (_ndtr_small_tail(zk) if zk <= 0.0 else 1.0 - _ndtr_small_tail(zk))
+        jlo = int(math.floor((m - 10.0 * sd - x_lo) / h))
+        jlo = min(max(jlo, 0), n)
+        zl = (x_lo + jlo * h - m) / sd
+        ql = _ndtr_small_tail(zl)
+        for w in range(W):
+            jl = jlo + w
+            if jl >= n:
+                break
+            zr = (x_lo + (jl + 1) * h - m) / sd
+            qr = _ndtr_small_tail(zr)
+            if high and jl == 0:  # reflecting: Φ(z_right)
+                mass = 1.0 - qr if zr > 0.0 else qr
+            elif (not high) and jl == n - 1:  # reflecting: Q(z_left)
+                mass = ql if zl > 0.0 else 1.0 - ql
+            elif zl > 0.0:
+                mass = ql - qr
+            elif zr > 0.0:
+                mass = (1.0 - qr) - ql
+            else:
+                mass = qr - ql
+            P[i, jl] += wk * mass
+            zl, ql = zr, qr
 
 
 def discrete_mfpt_1d(
@@ -198,6 +251,16 @@ def discrete_mfpt_1d(
     ``x' >= x_c`` — or ``<= x_c`` when ``x_c < x0`` — as the simulator's :class:`~leap_sde.Threshold`
     checks it after every step). With ``second_moment`` also ``E[τ²]`` from
     ``(I − P) M₂ = 1 + 2 P T``.
+
+    ``I − P`` is an M-matrix whose condition number grows like ``E[τ]``, so an ordinary float64 solve
+    fails for rare escapes. It is solved instead by subtraction-free (GTH-type) Gaussian elimination:
+    ``I − P`` is represented by the off-diagonal ``P_ij`` and the one-step killed mass ``e_i``, computed
+    directly from normal survival functions (never as ``1 − Σ_j P_ij``); elimination updates both by
+    additions only and takes every pivot as (remaining off-diagonals of the row) + (its updated killed
+    mass). Every quantity is then a sum of products of non-negative numbers, and ``T`` is accurate to
+    O(n·ε) relative, entrywise, independently of ``cond(I − P)`` (Grassmann, Taksar & Heyman, Oper. Res.
+    33, 1107, 1985; O'Cinneide, Numer. Math. 65, 109, 1993; Alfa, Xue & Ye, Math. Comp. 71, 217, 2002;
+    docs/theory.md §11.3). The elimination skips the zero band of the Gaussian kernel.
 
     This is the O(η)-exact counterpart of :func:`mfpt_1d`: it contains the discretisation bias of
     the chain (the in-well temperature ``D/(1 − ηU''/2)``, the discrete monitoring of the exit) and,
@@ -220,10 +283,28 @@ def discrete_mfpt_1d(
     -------
     float or (float, float)
         ``E[τ]`` in steps (times ``η`` for continuous time), and ``E[τ²]`` if requested; ``nan`` (with a
-        ``RuntimeWarning``) when the escape is too rare for a float64 solve (``E τ ≳ 10¹²`` steps).
+        ``RuntimeWarning``) only if the exit cannot be reached from some cell or ``E[τ]`` overflows float64.
 
-    Source: derived in this project (first-step analysis of the discretised chain), docs/theory.md §2.4.
+    Source: derived in this project (first-step analysis of the discretised chain), docs/theory.md §2.4, §11.3.
     """
+    c, P, e = _chain_system(dU, x0, x_c, x_l, eta=eta, noise_var=noise_var, sigma=sigma, variant=variant,
+                            relative=relative, additive_var=additive_var, n_cells=n_cells, n_nodes=n_nodes)
+    sol = _gth_mfpt(P, e, reverse=float(x_c) < float(x0), second_moment=second_moment)
+    if sol is None:
+        import warnings
+
+        warnings.warn("discrete_mfpt_1d: the exit is unreachable from part of the grid or E τ overflows float64; "
+                      "returning nan", RuntimeWarning, stacklevel=2)
+        return (math.nan, math.nan) if second_moment else math.nan
+    t0 = float(np.interp(x0, c, sol[0]))
+    if not second_moment:
+        return t0
+    return t0, float(np.interp(x0, c, sol[1]))
+
+
+def _chain_system(dU, x0, x_c, x_l, *, eta, noise_var, sigma, variant, relative, additive_var, n_cells, n_nodes):
+    """Grid (``x0`` a cell centre, ``x_c`` on the absorbing edge), ``P`` and the killed mass ``e`` of the chain
+    of :func:`discrete_mfpt_1d`; centres increase from the reflecting end when ``x_c > x0``."""
     x0 = _scalar("x0", x0)
     x_c = _scalar("x_c", x_c)
     x_l = _scalar("x_l", x_l)
@@ -241,40 +322,142 @@ def discrete_mfpt_1d(
     kw = dict(eta=eta, noise_var=noise_var, sigma=sigma, variant=variant, relative=relative,
               additive_var=additive_var, n_cells=n_eff, n_nodes=n_nodes)
     if x_c > x0:
-        c, P = discrete_transition_matrix_1d(dU, x_c - n_eff * h2, x_c, absorb="high", **kw)
-    else:
-        c, P = discrete_transition_matrix_1d(dU, x_c, x_c + n_eff * h2, absorb="low", **kw)
-    A = np.eye(c.size) - P
-    lu = linalg.lu_factor(A)
-    T = _refined_solve(A, lu, np.ones(c.size))
-    t0 = float(np.interp(x0, c, T)) if T is not None else math.nan
-    if T is None or not (np.all(np.isfinite(T)) and T.min() > 0):
-        import warnings
-
-        warnings.warn("discrete_mfpt_1d: the escape is too rare for a float64 linear solve (iterative refinement "
-                      "did not converge; E τ ≳ 1e14 steps); returning nan", RuntimeWarning, stacklevel=2)
-        return (math.nan, math.nan) if second_moment else math.nan
-    if not second_moment:
-        return t0
-    M2 = _refined_solve(A, lu, 1.0 + 2.0 * (P @ T))
-    return t0, (float(np.interp(x0, c, M2)) if M2 is not None else math.nan)
+        return _transition_1d(dU, x_c - n_eff * h2, x_c, absorb="high", **kw)
+    return _transition_1d(dU, x_c, x_c + n_eff * h2, absorb="low", **kw)
 
 
-def _refined_solve(A, lu, b, *, rtol=1e-10, max_iter=8):
-    """``A⁻¹ b`` by LU with iterative refinement, residuals in extended precision (``np.longdouble``).
+def _gth_mfpt(P, e, *, reverse=False, second_moment=False):
+    """``T = (I − P)⁻¹ 1`` (and ``M₂ = (I − P)⁻¹ (1 + 2PT)``) by subtraction-free elimination, from the
+    off-diagonal ``P_ij`` and the killed mass ``e``; None if a pivot vanishes or the result overflows.
+    ``reverse``: eliminate in reverse order (so that the absorbing end, at index 0, comes last)."""
+    n = P.shape[0]
+    flip = bool(reverse)
+    M = np.array(P[::-1, ::-1] if flip else P, dtype=np.float64, order="C", copy=True)
+    ee = np.array(e[::-1] if flip else e, dtype=np.float64, copy=True)
+    if np.any(ee < 0) or np.any(M < 0):
+        raise ValueError("P and the killed mass must be non-negative")
+    d, first, last, bad = _gth_factor(M, ee)
+    if bad >= 0:
+        return None
+    T = _gth_solve(M, d, first, last, np.ones(n))
+    out = [T]
+    if second_moment:
+        Pf = P[::-1, ::-1] if flip else P  # M was factorised in place
+        out.append(_gth_solve(M, d, first, last, 1.0 + 2.0 * (Pf @ T)))
+    if not all(np.all(np.isfinite(v)) for v in out):
+        return None
+    return tuple(v[::-1].copy() if flip else v for v in out)
 
-    ``I − P`` of a rare escape has condition number ~ E τ: a plain float64 solve loses ``log10 E τ`` digits,
-    refinement recovers them while ``cond·ε₆₄ < 1`` (Wilkinson; Higham, *Accuracy and Stability of Numerical
-    Algorithms*, ch. 12).  Returns None if the corrections do not fall below ``rtol``."""
-    Al, bl = A.astype(np.longdouble), b.astype(np.longdouble)
-    x = linalg.lu_solve(lu, b).astype(np.longdouble)
-    for _ in range(max_iter):
-        r = bl - Al @ x
-        dx = linalg.lu_solve(lu, r.astype(np.float64))
-        x += dx
-        if np.max(np.abs(dx)) <= rtol * float(np.max(np.abs(x))):
-            return x.astype(np.float64)
-    return None
+
+_GTH_BLOCK = 96  # panel width of the blocked elimination
+
+
+def _gth_factor(M, e, nb=_GTH_BLOCK):
+    """In-place subtraction-free LU of ``A = I − P`` for a (sub)stochastic ``P``, from the off-diagonals
+    ``M_ij = P_ij ≥ 0`` (``i ≠ j``; the diagonal of ``M`` is ignored and overwritten) and the row defects
+    ``e_i = 1 − Σ_j P_ij ≥ 0`` (overwritten with the updated defects).
+
+    Step k: pivot ``d_k = e_k + Σ_{j>k} M_kj``; for each row ``i > k`` with ``M_ik > 0``: multiplier
+    ``f = M_ik/d_k`` (stored in ``M_ik``), ``M_ij += f M_kj`` (``j > k``) and ``e_i += f e_k`` — the row sums of
+    the Schur complement are the updated defects, so no diagonal is ever formed by subtraction (Grassmann,
+    Taksar & Heyman 1985). Right-looking and blocked: panels of ``nb`` columns by :func:`_gth_panel`, the
+    trailing update ``M₂₂ += L₂₁ U₁₂`` by a matrix product of non-negative factors (a sum of non-negative terms
+    in any order, so the accuracy argument is unchanged), restricted to the band envelope.
+    Returns ``(d, first, last, bad)``: pivots, first/last possibly nonzero column of each row (of L, resp. U)
+    and the index of a non-positive pivot (-1 if none)."""
+    n = M.shape[0]
+    first, last, bottom = _gth_profiles(M)
+    d = np.zeros(n)
+    for k0 in range(0, n, nb):
+        k1 = min(n, k0 + nb)
+        bad = _gth_panel(M, e, d, last, bottom, k0, k1)
+        if bad >= 0:
+            return d, first, last, bad
+        if k1 == n:
+            break
+        r1 = int(bottom[k0:k1].max()) + 1  # rows k1..r1-1 may have multipliers in the panel
+        c1 = int(last[k0:k1].max()) + 1  # panel rows may reach column c1-1
+        if r1 > k1 and c1 > k1:
+            M[k1:r1, k1:c1] += M[k1:r1, k0:k1] @ M[k0:k1, k1:c1]
+            np.maximum(last[k1:r1], c1 - 1, out=last[k1:r1])
+            np.maximum(bottom[k1:c1], r1 - 1, out=bottom[k1:c1])
+    return d, first, last, -1
+
+
+@njit(cache=True)
+def _gth_profiles(M):
+    """First nonzero column left of the diagonal, last right of it (per row), last nonzero row below it (per column)."""
+    n = M.shape[0]
+    first = np.empty(n, np.int64)
+    last = np.empty(n, np.int64)
+    bottom = np.empty(n, np.int64)
+    for i in range(n):
+        a = 0
+        while a < i and M[i, a] == 0.0:
+            a += 1
+        first[i] = a
+        b = n - 1
+        while b > i and M[i, b] == 0.0:
+            b -= 1
+        last[i] = b
+        r = n - 1
+        while r > i and M[r, i] == 0.0:
+            r -= 1
+        bottom[i] = r
+    return first, last, bottom
+
+
+@njit(cache=True)
+def _gth_panel(M, e, d, last, bottom, k0, k1):
+    """Eliminate columns ``k0..k1-1`` (see :func:`_gth_factor`): rows of the panel are updated over their whole
+    width, rows below it only in the panel's columns (the rest is the caller's matrix product). Returns the
+    index of a non-positive pivot, or -1."""
+    for k in range(k0, k1):
+        lk = last[k]
+        s = e[k]
+        for j in range(k + 1, lk + 1):
+            s += M[k, j]
+        if not s > 0.0:
+            return k
+        d[k] = s
+        ek = e[k]
+        bk = bottom[k]
+        for i in range(k + 1, bk + 1):
+            a = M[i, k]
+            if a == 0.0:
+                continue
+            f = a / s
+            M[i, k] = f
+            e[i] += f * ek
+            hi = lk if i < k1 else min(lk, k1 - 1)
+            for j in range(k + 1, hi + 1):  # touches the (ignored) diagonal M[i, i] too
+                M[i, j] += f * M[k, j]
+            if i < k1 and lk > last[i]:
+                last[i] = lk
+        for j in range(k + 1, lk + 1):
+            if bottom[j] < bk:
+                bottom[j] = bk
+    return -1
+
+
+@njit(cache=True)
+def _gth_solve(M, d, first, last, b):
+    """``A⁻¹ b`` from :func:`_gth_factor` (``b ≥ 0``): ``y_i = b_i + Σ_k L_ik y_k``, ``x_k = (y_k + Σ_j U_kj x_j)/d_k``
+    with non-negative ``L``, ``U`` as stored — additions of non-negative terms only."""
+    n = b.size
+    y = b.copy()
+    for i in range(n):
+        s = y[i]
+        for k in range(first[i], i):
+            s += M[i, k] * y[k]
+        y[i] = s
+    x = np.empty(n)
+    for k in range(n - 1, -1, -1):
+        s = y[k]
+        for j in range(k + 1, last[k] + 1):
+            s += M[k, j] * x[j]
+        x[k] = s / d[k]
+    return x
 
 
 def discrete_stationary_1d(
