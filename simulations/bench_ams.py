@@ -2,8 +2,7 @@
 
 Problem: the double well ``(x² − 1)²`` (ΔU = 1), discrete GD + white noise of temperature D (η = 0.01,
 ``std = √(2D/η)``), from the minimum −1 to the saddle 0.  References: the exact discrete-chain MFPT
-(``theory.discrete_mfpt_1d`` with iterative refinement; grid-extrapolated) where its solve converges, else
-the SDE's MFPT quadrature (context: differs from the chain by the discrete-time bias, a few %).
+(``theory.discrete_mfpt_1d``, elimination without cancellation, accurate at any barrier; grid-extrapolated).
 
 * **Efficiency at ΔU/D = 8**: for an estimator of the mean escape steps, ``relative variance × work``
   (particle-steps); brute force (``simulate`` until every particle escapes): ``(1/n)·n·τ = τ``; AMS:
