@@ -11,7 +11,7 @@ from .landscapes import (CriticalPoint, CustomLandscape, DoubleWell, EntropicWel
 from .optimizers import SGD, Adam, AdamW
 from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
                         InverseTimeLR, Schedule, StepLR, Warmup)
-from .ams import AMSResult, ams
+from .ams import AMSResult, ams, ams_probability
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
 
 __version__ = "0.1.0"
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LEAP", "HessianNoise", "LeaveBall", "MinibatchNoise", "NoExit", "NoNoise", "ReachBall", "Threshold", "WhiteNoise",
     "ArrheniusFit", "RateEstimate", "SurvivalCurve", "arrhenius_fit", "exponential_rate", "kaplan_meier",
-    "ks_exponential", "ams", "AMSResult",
+    "ks_exponential", "ams", "ams_probability", "AMSResult",
     "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
     "PiecewiseQuadraticWell", "Quadratic", "SharpFlatWell", "StyblinskiTang", "ThreeHoleWell",
     "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",

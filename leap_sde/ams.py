@@ -52,7 +52,7 @@ from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
 from .simulate import check_setup, lowered, normalize_seed
 
-__all__ = ["ams", "AMSResult", "AMSRun"]
+__all__ = ["ams", "ams_probability", "AMSResult", "AMSRun"]
 
 
 @nb.njit(cache=True)
@@ -237,6 +237,87 @@ def ams(
         eng = _Engine(kernel, static, n_threads)
         runs.append(_one_run(eng, child, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes))
     return _summarise(runs, eta, n, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
+
+
+def ams_probability(
+    landscape: Landscape,
+    x0,
+    *,
+    eta: float,
+    horizon: int,
+    noise: Noise = NoNoise(),
+    leap: Optional[LEAP] = None,
+    optimizer: Optimizer = SGD(),
+    mode: str = "discrete",
+    exit: Exit,
+    n_replicas: int = 1000,
+    n_runs: int = 8,
+    kill: int = 0,
+    score: Optional[Callable] = None,
+    score_params=(),
+    seed=None,
+    threads: Optional[int] = None,
+    require_barrier: bool = True,
+):
+    """``P(the exit is reached within horizon steps from x0)`` by adaptive multilevel splitting on the maximal
+    score of each path over the fixed horizon (the trajectory-AMS estimand, Lestang et al., J. Stat. Mech. 2018;
+    generalized AMS with ties as in :func:`ams`).  Returns ``(probability, (ci_low, ci_high), work_steps)`` with
+    the mean over ``n_runs`` independent runs and its Student-t 95% interval."""
+    from scipy import stats
+
+    horizon = check_int("horizon", horizon, 1)
+    n = check_int("n_replicas", n_replicas, 2)
+    n_runs = check_int("n_runs", n_runs, 2)
+    kill = check_int("kill", kill, 0) or max(1, n // 50)
+    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    check_setup(landscape, x0, exit, eta, noise, leap, mode, Constant(), require_barrier=require_barrier,
+                optimizer=optimizer)
+    d = landscape.dim
+    score_fn, qp, _ = (score, score_params, None) if score is not None else _default_score(exit, d)
+    kernel = K.kernel_for(landscape, noise, leap, Constant(), exit, mode, optimizer=optimizer, general=True,
+                          score=score_fn)
+    args, off = lowered(landscape, noise, leap, Constant(), eta, exit)
+    static = (*args, off, optimizer.lower(), qp)
+    n_state = len(optimizer.state_names) * d
+    eng = _Engine(kernel, static, 1 if threads is None else check_int("threads", threads, 1))
+    ps = []
+    for child in normalize_seed(seed).spawn(n_runs):
+        gen = np.random.default_rng(child.spawn(1)[0])
+        b_rng = np.empty((n, 4), dtype=np.uint64)
+        _seed_words(particle_seeds(child, n), b_rng)
+        bX, bO, bk = np.tile(x0, (n, 1)), np.zeros((n, n_state)), np.zeros(n, dtype=np.int64)
+        b_score = np.full(n, float(score_fn(x0, qp)))
+        prefix = np.zeros(n, dtype=np.int64)
+        rng, X, OPT, steps, smax = b_rng.copy(), bX.copy(), bO.copy(), bk.copy(), b_score.copy()
+        status = eng.run(rng, X, OPT, steps, smax, -np.inf, np.inf, horizon)
+        weight = 1.0
+        while not np.all(status == K.ESCAPED):
+            z = np.sort(smax)[kill - 1]
+            if not np.isfinite(z):
+                break
+            killed, survivors = np.nonzero(smax <= z)[0], np.nonzero(smax > z)[0]
+            if survivors.size == 0:
+                weight = 0.0
+                break
+            weight *= 1.0 - killed.size / n
+            donors = survivors[gen.integers(0, survivors.size, size=killed.size)]
+            words = gen.integers(0, 2**63, size=killed.size, dtype=np.uint64)
+            bX[killed], bO[killed], bk[killed], b_score[killed], prefix[killed], in_b = _branch(
+                eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, horizon)
+            one = np.empty((killed.size, 4), dtype=np.uint64)
+            _seed_words(words, one)
+            b_rng[killed] = one
+            rng[killed], X[killed], OPT[killed], steps[killed] = one, bX[killed], bO[killed], bk[killed]
+            smax[killed] = b_score[killed]
+            status[killed[in_b]] = K.ESCAPED
+            go = killed[~in_b]
+            if go.size:
+                status[go] = eng.run(rng, X, OPT, steps, smax, -np.inf, np.inf, horizon, idx=go)
+        ps.append(weight * np.count_nonzero(status == K.ESCAPED) / n)
+    p = np.array(ps)
+    m, se = float(p.mean()), float(p.std(ddof=1) / math.sqrt(n_runs))
+    tq = float(stats.t.ppf(0.975, n_runs - 1))
+    return m, (m - tq * se, m + tq * se), eng.work
 
 
 def _one_run(eng, ss, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes) -> AMSRun:
