@@ -290,29 +290,8 @@ def ams_probability(
         prefix = np.zeros(n, dtype=np.int64)
         rng, X, OPT, steps, smax = b_rng.copy(), bX.copy(), bO.copy(), bk.copy(), b_score.copy()
         status = eng.run(rng, X, OPT, steps, smax, -np.inf, np.inf, horizon)
-        weight = 1.0
-        while not np.all(status == K.ESCAPED):
-            z = np.sort(smax)[kill - 1]
-            if not np.isfinite(z):
-                break
-            killed, survivors = np.nonzero(smax <= z)[0], np.nonzero(smax > z)[0]
-            if survivors.size == 0:
-                weight = 0.0
-                break
-            weight *= 1.0 - killed.size / n
-            donors = survivors[gen.integers(0, survivors.size, size=killed.size)]
-            words = gen.integers(0, 2**63, size=killed.size, dtype=np.uint64)
-            bX[killed], bO[killed], bk[killed], b_score[killed], prefix[killed], in_b = _branch(
-                eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, horizon)
-            one = np.empty((killed.size, 4), dtype=np.uint64)
-            _seed_words(words, one)
-            b_rng[killed] = one
-            rng[killed], X[killed], OPT[killed], steps[killed] = one, bX[killed], bO[killed], bk[killed]
-            smax[killed] = b_score[killed]
-            status[killed[in_b]] = K.ESCAPED
-            go = killed[~in_b]
-            if go.size:
-                status[go] = eng.run(rng, X, OPT, steps, smax, -np.inf, np.inf, horizon, idx=go)
+        status, weight, _, _ = _split(eng, gen, kill, -np.inf, status, rng, X, OPT, steps, smax, b_rng, bX, bO, bk,
+                                      b_score, prefix, horizon, [], horizon=horizon)
         ps.append(weight * np.count_nonzero(status == K.ESCAPED) / n)
     p = np.array(ps)
     m, se = float(p.mean()), float(p.std(ddof=1) / math.sqrt(n_runs))
@@ -360,19 +339,32 @@ def _one_run(eng, ss, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, sco
     rng, X, OPT, steps = b_rng.copy(), bX.copy(), bO.copy(), bk.copy()
     smax = b_score.copy()
     st = eng.run(rng, X, OPT, steps, smax, z_a, np.inf, bk.max() + max_steps)
-    status, weight, iterations, extinct = st.copy(), 1.0, 0, False
-    while True:
-        alive = status != K.ESCAPED
-        if not alive.any():
-            break
+    status, weight, iterations, extinct = _split(eng, gen, kill, z_a, st, rng, X, OPT, steps, smax, b_rng, bX, bO,
+                                                 bk, b_score, prefix, max_steps, notes)
+    reached = status == K.ESCAPED
+    p = weight * reached.sum() / n
+    t3 = float(np.mean(prefix[reached] + (steps - bk)[reached])) if reached.any() else math.nan
+    mean = t1_first + (1.0 / p - 1.0) * t_loop + t3 if p > 0 else math.inf
+    return AMSRun(probability=float(p), mean_steps=float(mean), t1_first=t1_first, t_loop=t_loop, t_reactive=t3,
+                  iterations=iterations, work_steps=eng.work, extinct=extinct)
+
+
+def _split(eng, gen, kill, z_a, status, rng, X, OPT, steps, smax, b_rng, bX, bO, bk, b_score, prefix, max_steps,
+           notes, *, horizon=None):
+    """The selection loop of generalized AMS on replicas already run once (``status``, ``smax``; branch states
+    ``b*``): kill every replica at or below the ``kill``-th smallest maximum (ties together), branch each from a
+    uniformly chosen survivor at its first passage above that level with a fresh stream, rerun it until A (score
+    ≤ ``z_a``), the exit, or step ``horizon`` (else ``max_steps`` after its branch).  Stops when the level passes
+    the exit or every replica would be killed.  Returns ``(status, weight Π(1 − K_j/N), iterations, extinct)``."""
+    n = status.size
+    weight, iterations, extinct = 1.0, 0, False
+    while np.any(status != K.ESCAPED):
         z = np.sort(smax)[kill - 1]
         if not np.isfinite(z):  # the level passed the exit: stop, the replicas in B count
             break
-        killed = np.nonzero(smax <= z)[0]
-        survivors = np.nonzero(smax > z)[0]
+        killed, survivors = np.nonzero(smax <= z)[0], np.nonzero(smax > z)[0]
         if survivors.size == 0:
-            extinct, weight = True, 0.0
-            break
+            return status, 0.0, iterations, True
         weight *= 1.0 - killed.size / n
         iterations += 1
         donors = survivors[gen.integers(0, survivors.size, size=killed.size)]
@@ -387,15 +379,11 @@ def _one_run(eng, ss, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, sco
         status[killed[in_b]] = K.ESCAPED  # branched at the donor's exit step: already in B
         go = killed[~in_b]
         if go.size:
-            status[go] = eng.run(rng, X, OPT, steps, smax, z_a, np.inf, bk[go].max() + max_steps, idx=go)
-            if np.any(np.isin(status[go], (K.DIVERGED, K.RUNNING))):
+            k_max = horizon if horizon is not None else bk[go].max() + max_steps
+            status[go] = eng.run(rng, X, OPT, steps, smax, z_a, np.inf, k_max, idx=go)
+            if horizon is None and np.any(np.isin(status[go], (K.DIVERGED, K.RUNNING))):
                 notes.append("some AMS segments diverged or reached max_steps (counted as returns)")
-    reached = status == K.ESCAPED
-    p = weight * reached.sum() / n
-    t3 = float(np.mean(prefix[reached] + (steps - bk)[reached])) if reached.any() else math.nan
-    mean = t1_first + (1.0 / p - 1.0) * t_loop + t3 if p > 0 else math.inf
-    return AMSRun(probability=float(p), mean_steps=float(mean), t1_first=t1_first, t_loop=t_loop, t_reactive=t3,
-                  iterations=iterations, work_steps=eng.work, extinct=extinct)
+    return status, weight, iterations, extinct
 
 
 def _branch(eng, donors, z, bX, bO, bk, b_rng, b_score, prefix, max_steps):
