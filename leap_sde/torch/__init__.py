@@ -4,6 +4,8 @@
   composing with every ``torch.optim.lr_scheduler``;
 - :class:`SharpFlatWell`, :class:`EntropicWell` — the simulator's landscapes as torch modules holding
   many independent particles in one parameter tensor (cross-check of plug-in vs simulator);
+- the rare-event engine through the plug-in: :func:`ams_escape` (generalized AMS on replicas of a
+  network, cloned on selection) and :func:`brute_force_escape` on the same replica engine;
 - flatness and noise measurement: :func:`hessian_eigenvalues`, :func:`hessian_trace`,
   :func:`epsilon_sharpness`, :func:`gradient_noise_along`, :func:`loss_along_direction`,
   :func:`interpolation_barrier`.
@@ -18,6 +20,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from .._counter_rng import counter_normal as counter_normal, stream_key as stream_key
+from ._ams import (
+    EscapeTimes as EscapeTimes,
+    ams_escape as ams_escape,
+    brute_force_escape as brute_force_escape,
+    minibatch_sampler as minibatch_sampler,
+)
 from ._flatness import (
     EpsSharpness as EpsSharpness,
     HessianEigen as HessianEigen,
@@ -47,4 +55,5 @@ __all__ = [
     "hvp", "hessian_eigenvalues", "hessian_trace", "epsilon_sharpness", "gradient_noise_along",
     "loss_along_direction", "interpolation_barrier", "flat_params",
     "HessianEigen", "TraceEstimate", "NoiseAlong", "EpsSharpness", "InterpolationProfile", "counter_normal", "stream_key",
+    "ams_escape", "brute_force_escape", "minibatch_sampler", "EscapeTimes",
 ]
