@@ -131,9 +131,12 @@ class _TorchEngine:
         self.work = 0
 
     def load(self, x: np.ndarray) -> None:
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(torch.from_numpy(np.ascontiguousarray(x)).to(
-                self.params[0].dtype), self.params)
+        v = torch.from_numpy(np.asarray(x, dtype=np.float64))
+        j = 0
+        with torch.no_grad():  # copy into the parameters (vector_to_parameters would alias the row)
+            for p in self.params:
+                p.copy_(v[j:j + p.numel()].view_as(p))
+                j += p.numel()
 
     def flat(self) -> np.ndarray:
         return torch.nn.utils.parameters_to_vector(self.params).detach().double().numpy().copy()
