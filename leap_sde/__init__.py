@@ -12,6 +12,7 @@ from .optimizers import SGD, Adam, AdamW
 from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
                         InverseTimeLR, Schedule, StepLR, Warmup)
 from .ams import AMSResult, ams, ams_probability
+from .reduced import EscapePrediction, KMTable, ReducedModel, fit_reduced_chain, km_table
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "LEAP", "HessianNoise", "LeaveBall", "MinibatchNoise", "NoExit", "NoNoise", "ReachBall", "Threshold", "WhiteNoise",
     "ArrheniusFit", "RateEstimate", "SurvivalCurve", "arrhenius_fit", "exponential_rate", "kaplan_meier",
     "ks_exponential", "ams", "ams_probability", "AMSResult",
+    "EscapePrediction", "KMTable", "ReducedModel", "fit_reduced_chain", "km_table",
     "CriticalPoint", "CustomLandscape", "DoubleWell", "EntropicWell", "FiniteSum", "Landscape", "Polynomial",
     "PiecewiseQuadraticWell", "Quadratic", "SharpFlatWell", "StyblinskiTang", "ThreeHoleWell",
     "Constant", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "ExponentialLR", "InverseTimeLR",
