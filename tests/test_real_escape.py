@@ -1,0 +1,61 @@
+"""simulations/real_escape.py --quick end to end: rows, fields and files of the predicted-vs-observed study."""
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("mnist1d")
+pytestmark = pytest.mark.torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("_leap_sim_real_escape", ROOT / "simulations" / "real_escape.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+FIELDS = {"model", "dataset", "sigma_over_lr", "exit_level", "observed_mean_steps", "observed_ci", "observed_method",
+          "predicted_mean_steps", "predicted_ci"}
+
+
+def test_quick_run_writes_one_row_per_setting_level_and_method(tmp_path):
+    re_ = _load()
+    rows = re_.main(["--quick", "--out", str(tmp_path)])
+    cfg = re_.QUICK
+    n_settings = len(cfg.settings) * len(cfg.sigmas)
+    assert len(rows) == n_settings * (len(cfg.levels) + 1)  # AMS at every level + brute force at the lowest
+    on_disk = json.loads((tmp_path / "escape_prediction_quick.json").read_text())
+    assert len(on_disk) == len(rows)
+    assert (tmp_path / "escape_prediction_quick.png").stat().st_size > 0
+    info = json.loads((tmp_path / "escape_prediction_quick_info.json").read_text())
+    assert len(info["settings"]) == n_settings
+    for r in on_disk:
+        assert FIELDS <= set(r)
+        assert r["observed_method"] == "AMS" or r["observed_method"].startswith("brute force")
+        assert r["dataset"] in re_.DATASETS and r["model"] in re_.MODELS
+        assert r["predicted_mean_steps"] > 0 and math.isfinite(r["predicted_mean_steps"])
+        o = float(r["observed_mean_steps"])
+        if math.isfinite(o):
+            assert r["ratio_observed_over_predicted"] == pytest.approx(o / r["predicted_mean_steps"])
+    for (m, d) in cfg.settings:
+        for s in cfg.sigmas:
+            mine = [r for r in on_disk if (r["model"], r["dataset"], r["sigma_over_lr"]) == (m, d, s)]
+            levels = sorted({r["exit_level"] for r in mine})
+            assert len(levels) == len(cfg.levels)
+            low = [r for r in mine if r["exit_level"] == levels[0]]
+            assert {r["observed_method"].split(" (")[0] for r in low} == {"AMS", "brute force"}
+            # one prediction per exit level, the same for both observation methods
+            assert len({r["predicted_mean_steps"] for r in low}) == 1
+            # higher exits take longer in the reduced chain fitted from the same pre-escape runs
+            preds = [next(r["predicted_mean_steps"] for r in mine if r["exit_level"] == a) for a in levels]
+            assert np.all(np.diff(preds) > 0)
