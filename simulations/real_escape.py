@@ -340,6 +340,30 @@ def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: li
     print(f"  ({model_kind}, {data_name}: {time.time() - t0:.0f} s)", flush=True)
 
 
+def bf_check(model_kind: str, data_name: str, data, cfg: Config, c: float, sigma: float) -> dict:
+    """Brute force at exit level c·s_OU for one setting, from the same θ₀ as :func:`one_setting` (same seeds),
+    with its own replica streams: the check of AMS above the lowest level where brute force is affordable."""
+    X, y = data
+    loss_fn, full_loss = make_loss(cfg)
+    sample = lt.minibatch_sampler(X, y, cfg.batch)
+    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
+    model = make_model(model_kind, X.shape[1], cfg, seed)
+    find_minimum(model, full_loss, X, y, cfg)
+    loc = local_quantities(model, full_loss, X, y, cfg)
+    st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
+    t0 = time.time()
+    bf = lt.brute_force_escape(st["model"], loss_fn, sample, optimizer_factory=_factory(loc["eta"], sigma,
+                               cfg.weight_decay), score=_coordinate(loc["theta_star"], loc["u"]),
+                               exit_level=c * loc["s_ou"], n_replicas=cfg.bf_replicas, max_steps=cfg.bf_max_steps,
+                               seed=seed + 2)
+    m, ci, method = _mean_ci(bf.steps, bf.escaped, cfg.bf_max_steps)
+    print(f"{model_kind} {data_name} σ/lr={sigma:g} a={c:g}·s: {method} {m:.4g} [{ci[0]:.4g}, {ci[1]:.4g}] "
+          f"({int(bf.escaped.sum())}/{bf.escaped.size} escaped)", flush=True)
+    return {"model": model_kind, "dataset": data_name, "sigma_over_lr": sigma, "exit_level": c * loc["s_ou"],
+            "exit_level_over_s_ou": c, "observed_mean_steps": m, "observed_ci": list(ci), "observed_method": method,
+            "bf_escaped": int(bf.escaped.sum()), "bf_replicas": int(bf.escaped.size), "wall_s": time.time() - t0}
+
+
 def _epoch(sample, gen, n, batch):
     """One 'epoch' of minibatches drawn with replacement (the loader form of fit_reduced_model)."""
     for _ in range(max(1, n // batch)):
@@ -423,6 +447,7 @@ def _atomic(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -456,16 +481,36 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--models", nargs="+", default=None, choices=MODELS)
     ap.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
+    ap.add_argument("--sigmas", nargs="+", type=float, default=None)
+    ap.add_argument("--bf-check", type=float, default=None, metavar="C",
+                    help="only brute force at exit level C·s_OU (AMS check), rows to escape_bf_check.json")
+    ap.add_argument("--bf-replicas", type=int, default=None)
+    ap.add_argument("--bf-max-steps", type=int, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cfg = QUICK if args.quick else Config()
     if args.models:
-        cfg = replace(cfg, models=tuple(args.models))
+        cfg = replace(cfg, models=tuple(args.models), settings=())
     if args.datasets:
-        cfg = replace(cfg, datasets=tuple(args.datasets))
+        cfg = replace(cfg, datasets=tuple(args.datasets), settings=())
+    for k in ("sigmas", "bf_replicas", "bf_max_steps"):
+        if getattr(args, k) is not None:
+            cfg = replace(cfg, **{k: tuple(args.sigmas) if k == "sigmas" else getattr(args, k)})
     t0 = time.time()
     rows, info = [], []
     pairs = cfg.settings or tuple((m, d) for d in cfg.datasets for m in cfg.models)
+    if args.bf_check is not None:
+        path = args.out / "escape_bf_check.json"
+        old = json.loads(path.read_text()) if path.exists() else []
+        for dname in dict.fromkeys(d for _, d in pairs):
+            data = load_data(dname, cfg)
+            for mk in (m for m, d in pairs if d == dname):
+                for sg in cfg.sigmas:
+                    rows.append(bf_check(mk, dname, data, cfg, args.bf_check, sg))
+        keep = [r for r in old if (r["model"], r["dataset"], r["sigma_over_lr"], r["exit_level_over_s_ou"]) not in
+                {(r["model"], r["dataset"], r["sigma_over_lr"], r["exit_level_over_s_ou"]) for r in rows}]
+        _atomic(path, lambda f: f.write(_json(keep + rows)))
+        return rows
     for dname in dict.fromkeys(d for _, d in pairs):
         data = load_data(dname, cfg)
         for mk in (m for m, d in pairs if d == dname):
