@@ -364,6 +364,52 @@ def bf_check(model_kind: str, data_name: str, data, cfg: Config, c: float, sigma
             "bf_escaped": int(bf.escaped.sum()), "bf_replicas": int(bf.escaped.size), "wall_s": time.time() - t0}
 
 
+def diagnose(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -> dict:
+    """Markov check of the reduced coordinate on the fit runs of :func:`one_setting` (same seeds, so the same
+    trajectories): residuals ``r_k = Δq_k − (b₀ + b₁ q_k)`` of the linear drift fit (steps ≥ ``fit_burn_in``), their
+    autocorrelation ρ_l at lags 1–30 (pooled over replicas) and ``τ_int = 1 + 2 Σ_l ρ_l`` (the ratio of the
+    long-time to the one-step noise variance: 1 for the Markov chain the reduced model assumes), and the residual
+    variance in the first and second half of the runs (stationarity)."""
+    X, y = data
+    loss_fn, full_loss = make_loss(cfg)
+    sample = lt.minibatch_sampler(X, y, cfg.batch)
+    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
+    model = make_model(model_kind, X.shape[1], cfg, seed)
+    find_minimum(model, full_loss, X, y, cfg)
+    loc = local_quantities(model, full_loss, X, y, cfg)
+    st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
+    s = loc["s_ou"]
+    fit = lt.fit_reduced_model(st["model"], loss_fn, lambda g: _epoch(sample, g, len(X), cfg.batch),
+                               _coordinate(loc["theta_star"], loc["u"]),
+                               optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"],
+                                                                           weight_decay=cfg.weight_decay),
+                               leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
+                               n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps,
+                               window=(-math.inf, max(cfg.levels) * s), seed=seed + 5, burn_in=0, bins=cfg.fit_bins,
+                               drift_order=cfg.drift_order, var_order=cfg.var_order, min_count=cfg.min_count)
+    trajs = [t[cfg.fit_burn_in:] for t in fit.trajectories]
+    qs = np.concatenate([t[:-1] for t in trajs])
+    dq = np.concatenate([np.diff(t) for t in trajs])
+    b1, b0 = np.polyfit(qs, dq, 1)
+    res = [np.diff(t) - (b0 + b1 * t[:-1]) for t in trajs]
+    allr = np.concatenate(res)
+    var = float(allr.var())
+    rho = []
+    for lag in range(1, 31):
+        num = sum(float(np.dot(r[:-lag], r[lag:])) for r in res if r.size > lag)
+        cnt = sum(r.size - lag for r in res if r.size > lag)
+        rho.append(num / cnt / var)
+    half = cfg.fit_steps // 2 - cfg.fit_burn_in
+    v1 = float(np.concatenate([r[:half] for r in res]).var())
+    v2 = float(np.concatenate([r[half:] for r in res if r.size > half]).var())
+    out = {"model": model_kind, "dataset": data_name, "sigma_over_lr": sigma, "drift_slope_per_step": float(b1),
+           "one_step_sd_over_s_ou": math.sqrt(var) / s, "rho_lag1_30": rho, "tau_int_10": 1 + 2 * float(np.sum(rho[:10])), "tau_int": 1 + 2 * float(np.sum(rho)),
+           "stationary_sd_over_s_ou": float(np.concatenate(trajs).std() / s),
+           "residual_var_first_half_over_second": v1 / v2}
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def _epoch(sample, gen, n, batch):
     """One 'epoch' of minibatches drawn with replacement (the loader form of fit_reduced_model)."""
     for _ in range(max(1, n // batch)):
@@ -484,6 +530,8 @@ def main(argv=None):
     ap.add_argument("--sigmas", nargs="+", type=float, default=None)
     ap.add_argument("--bf-check", type=float, default=None, metavar="C",
                     help="only brute force at exit level C·s_OU (AMS check), rows to escape_bf_check.json")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="only the Markov check of the reduced coordinate, to escape_markov_check.json")
     ap.add_argument("--bf-replicas", type=int, default=None)
     ap.add_argument("--bf-max-steps", type=int, default=None)
     args = ap.parse_args(argv)
@@ -499,6 +547,14 @@ def main(argv=None):
     t0 = time.time()
     rows, info = [], []
     pairs = cfg.settings or tuple((m, d) for d in cfg.datasets for m in cfg.models)
+    if args.diagnose:
+        for dname in dict.fromkeys(d for _, d in pairs):
+            data = load_data(dname, cfg)
+            for mk in (m for m, d in pairs if d == dname):
+                for sg in cfg.sigmas:
+                    rows.append(diagnose(mk, dname, data, cfg, sg))
+        _atomic(args.out / "escape_markov_check.json", lambda f: f.write(_json(rows)))
+        return rows
     if args.bf_check is not None:
         path = args.out / "escape_bf_check.json"
         old = json.loads(path.read_text()) if path.exists() else []
