@@ -410,6 +410,38 @@ def diagnose(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -
     return out
 
 
+def predict_only(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -> list:
+    """The prediction step of :func:`one_setting` alone (same θ*, θ₀ and fit seeds), e.g. with longer fit runs
+    (``--fit-steps``): one row per exit level."""
+    X, y = data
+    loss_fn, full_loss = make_loss(cfg)
+    sample = lt.minibatch_sampler(X, y, cfg.batch)
+    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
+    model = make_model(model_kind, X.shape[1], cfg, seed)
+    find_minimum(model, full_loss, X, y, cfg)
+    loc = local_quantities(model, full_loss, X, y, cfg)
+    st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
+    s = loc["s_ou"]
+    fit = lt.fit_reduced_model(st["model"], loss_fn, lambda g: _epoch(sample, g, len(X), cfg.batch),
+                               _coordinate(loc["theta_star"], loc["u"]),
+                               optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"],
+                                                                           weight_decay=cfg.weight_decay),
+                               leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
+                               n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps,
+                               window=(-math.inf, max(cfg.levels) * s), seed=seed + 5, burn_in=0, bins=cfg.fit_bins,
+                               drift_order=cfg.drift_order, var_order=cfg.var_order, min_count=cfg.min_count)
+    out = []
+    for c in cfg.levels:
+        pred = _predict(fit, c * s, cfg)
+        out.append({"model": model_kind, "dataset": data_name, "sigma_over_lr": sigma, "exit_level": c * s,
+                    "exit_level_over_s_ou": c, "fit_steps": cfg.fit_steps, "fit_replicas": cfg.fit_replicas,
+                    "predicted_mean_steps": pred["mean_steps"], "predicted_ci": pred["ci"],
+                    "predicted_mean_steps_cubic_drift": pred["mean_steps_cubic"], "fit_pairs": pred["n_pairs"],
+                    "fit_reached_exit": int(sum(np.any(t >= c * s) for t in fit.trajectories))})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def _epoch(sample, gen, n, batch):
     """One 'epoch' of minibatches drawn with replacement (the loader form of fit_reduced_model)."""
     for _ in range(max(1, n // batch)):
@@ -447,39 +479,55 @@ def _kurtosis(tab) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-def plot(rows: list, path: Path) -> None:
+def plot(rows: list, path: Path, checks: list = ()) -> None:
+    """Observed vs predicted, log-log: marker = model, colour = data set, filled = σ/lr 0, open = σ/lr > 0;
+    AMS rows with a thin edge, brute-force rows with a thick black edge; ``checks`` (brute force at a higher level,
+    ``escape_bf_check.json``) as black stars at the prediction of the same setting and level."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.8))
     marker = {"tanh_mlp": "o", "relu_mlp": "s", "cnn": "^"}
     color = {"digits": "C0", "mnist1d": "C3"}
     vals = []
+
+    def point(p, pc, o, oc, **kw):
+        vals.extend([o, p])
+        ax.errorbar(p, o, xerr=[[max(p - pc[0], 0)], [max(pc[1] - p, 0)]],
+                    yerr=[[max(o - oc[0], 0) if oc[0] > 0 else o * 0.9], [max(oc[1] - o, 0)]], lw=0.7, **kw)
+
     for r in rows:
-        o, p = r["observed_mean_steps"], r["predicted_mean_steps"]
+        o, p = float(r["observed_mean_steps"]), float(r["predicted_mean_steps"])
         if not (np.isfinite(o) and np.isfinite(p) and o > 0 and p > 0):
             continue
-        vals += [o, p]
         bf = r["observed_method"].startswith("brute")
-        ax.errorbar(p, o, xerr=[[max(p - r["predicted_ci"][0], 0)], [max(r["predicted_ci"][1] - p, 0)]],
-                    yerr=[[max(o - r["observed_ci"][0], 0)], [max(r["observed_ci"][1] - o, 0)]],
-                    fmt=marker.get(r["model"], "o"), color=color.get(r["dataset"], "k"),
-                    mfc="none" if bf else (color.get(r["dataset"], "k") if r["sigma_over_lr"] == 0 else "w"),
-                    ms=6, lw=0.8, alpha=0.85)
+        c = color.get(r["dataset"], "k")
+        point(p, r["predicted_ci"], o, [float(v) for v in r["observed_ci"]], fmt=marker.get(r["model"], "o"),
+              color=c, mfc=c if r["sigma_over_lr"] == 0 else "w", mec="k" if bf else c, mew=1.6 if bf else 0.8,
+              ms=6, alpha=0.85)
+    for ch in checks:
+        match = [r for r in rows if (r["model"], r["dataset"], r["sigma_over_lr"], r["exit_level_over_s_ou"]) ==
+                 (ch["model"], ch["dataset"], ch["sigma_over_lr"], ch["exit_level_over_s_ou"])]
+        if match:
+            point(match[0]["predicted_mean_steps"], match[0]["predicted_ci"], ch["observed_mean_steps"],
+                  ch["observed_ci"], fmt="*", color="k", ms=11, zorder=5)
     lo, hi = (min(vals) / 2, max(vals) * 2) if vals else (1, 10)
     g = np.geomspace(lo, hi, 10)
     ax.plot(g, g, "k-", lw=1)
-    ax.fill_between(g, g / 2, g * 2, color="0.85", zorder=0, label="factor 2")
+    ax.fill_between(g, g / 2, g * 2, color="0.85", zorder=0)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="predicted mean steps (reduced chain)",
-           ylabel="observed mean steps (AMS; brute force: open symbol at the lowest level)")
-    from matplotlib.lines import Line2D
-
-    h = [Line2D([], [], ls="", marker=marker[m], color="k", label=m) for m in marker]
+           ylabel="observed mean steps (95% CI)")
+    h = [Line2D([], [], ls="", marker=marker[m], color="k", mfc="0.5", label=m) for m in marker]
     h += [Line2D([], [], ls="", marker="o", color=color[d], label=d) for d in color]
-    h += [Line2D([], [], ls="", marker="o", color="k", mfc="k", label="σ/lr = 0"),
-          Line2D([], [], ls="", marker="o", color="k", mfc="w", label="σ/lr > 0")]
+    h += [Line2D([], [], ls="", marker="o", color="0.4", mfc="0.4", label="σ/lr = 0"),
+          Line2D([], [], ls="", marker="o", color="0.4", mfc="w", label="σ/lr = 1"),
+          Line2D([], [], ls="", marker="o", color="0.6", mec="k", mew=1.6, label="brute force (2·s_OU)"),
+          Line2D([], [], ls="", marker="o", color="0.6", label="AMS (2, 3, 4·s_OU)"),
+          Line2D([], [], ls="", marker="*", color="k", ms=10, label="brute-force check (3·s_OU)"),
+          Line2D([], [], color="0.85", lw=6, label="factor 2")]
     ax.legend(handles=h, fontsize=7, loc="upper left")
     ax.set_title("Escape on real networks: observed vs reduced-model prediction", fontsize=9)
     fig.tight_layout()
@@ -532,6 +580,10 @@ def main(argv=None):
                     help="only brute force at exit level C·s_OU (AMS check), rows to escape_bf_check.json")
     ap.add_argument("--diagnose", action="store_true",
                     help="only the Markov check of the reduced coordinate, to escape_markov_check.json")
+    ap.add_argument("--replot", action="store_true", help="only redraw the figure from the JSON files")
+    ap.add_argument("--predict-only", action="store_true",
+                    help="only the reduced-model predictions (e.g. with --fit-steps), to escape_prediction_long_fit.json")
+    ap.add_argument("--fit-steps", type=int, default=None)
     ap.add_argument("--bf-replicas", type=int, default=None)
     ap.add_argument("--bf-max-steps", type=int, default=None)
     args = ap.parse_args(argv)
@@ -541,12 +593,30 @@ def main(argv=None):
         cfg = replace(cfg, models=tuple(args.models), settings=())
     if args.datasets:
         cfg = replace(cfg, datasets=tuple(args.datasets), settings=())
-    for k in ("sigmas", "bf_replicas", "bf_max_steps"):
+    for k in ("sigmas", "bf_replicas", "bf_max_steps", "fit_steps"):
         if getattr(args, k) is not None:
             cfg = replace(cfg, **{k: tuple(args.sigmas) if k == "sigmas" else getattr(args, k)})
     t0 = time.time()
     rows, info = [], []
     pairs = cfg.settings or tuple((m, d) for d in cfg.datasets for m in cfg.models)
+    if args.replot:
+        name = "escape_prediction_quick" if args.quick else "escape_prediction"
+        chk = args.out / "escape_bf_check.json"
+        plot(json.loads((args.out / f"{name}.json").read_text()), args.out / f"{name}.png",
+             json.loads(chk.read_text()) if chk.exists() and not args.quick else [])
+        return []
+    if args.predict_only:
+        for dname in dict.fromkeys(d for _, d in pairs):
+            data = load_data(dname, cfg)
+            for mk in (m for m, d in pairs if d == dname):
+                for sg in cfg.sigmas:
+                    rows += predict_only(mk, dname, data, cfg, sg)
+        path = args.out / "escape_prediction_long_fit.json"
+        old = json.loads(path.read_text()) if path.exists() else []
+        new = {(r["model"], r["dataset"], r["sigma_over_lr"], r["fit_steps"]) for r in rows}
+        keep = [r for r in old if (r["model"], r["dataset"], r["sigma_over_lr"], r["fit_steps"]) not in new]
+        _atomic(path, lambda f: f.write(_json(keep + rows)))
+        return rows
     if args.diagnose:
         for dname in dict.fromkeys(d for _, d in pairs):
             data = load_data(dname, cfg)
