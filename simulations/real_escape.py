@@ -402,7 +402,43 @@ def diagnose(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -
     half = cfg.fit_steps // 2 - cfg.fit_burn_in
     v1 = float(np.concatenate([r[:half] for r in res]).var())
     v2 = float(np.concatenate([r[half:] for r in res if r.size > half]).var())
-    out = {"model": model_kind, "dataset": data_name, "sigma_over_lr": sigma, "drift_slope_per_step": float(b1),
+    # shape of the noise: skewness of the residuals for q above the minimum, and the mean first passage to the
+    # middle exit level of the linear-drift chain driven by Gaussian noise vs by the empirical residuals
+    # (bootstrap; pre-escape pairs only: records cut at their first q ≥ a)
+    a = cfg.levels[len(cfg.levels) // 2] * s
+    cq, cr = [], []
+    for t in fit.trajectories:
+        hit = np.nonzero(t >= a)[0]
+        c = (t[: hit[0] + 1] if hit.size else t)[cfg.fit_burn_in:]
+        cq.append(c[:-1])
+        cr.append(np.diff(c) - (b0 + b1 * c[:-1]))
+    cq, cr = np.concatenate(cq), np.concatenate(cr)
+    up = cq > 0
+    sd = float(cr.std())
+    skew_up = float(np.mean(cr[up] ** 3) / cr[up].std() ** 3)
+    tail_up = float(np.mean(cr[up] > 1.5 * cr[up].std()))
+    gen = np.random.default_rng(cfg.seed)
+
+    def mfpt(draw, n=4000, cap=10**6):
+        q, t, alive, k = np.full(n, fit.q_start), np.zeros(n), np.ones(n, dtype=bool), 0
+        while alive.any() and k < cap:
+            q[alive] += b0 + b1 * q[alive] + draw(int(alive.sum()))
+            k += 1
+            t[alive] = k
+            alive &= q < a
+        return float(t.mean())
+
+    t_gauss = mfpt(lambda m: sd * gen.standard_normal(m))
+    t_boot = mfpt(lambda m: cr[gen.integers(0, cr.size, m)])
+    fpt = [(int(np.nonzero(t >= a)[0][0]) if np.any(t >= a) else t.size - 1, bool(np.any(t >= a)))
+           for t in fit.trajectories]
+    n_esc = sum(e for _, e in fpt)
+    out = {"model": model_kind, "dataset": data_name, "sigma_over_lr": sigma, "fit_steps": cfg.fit_steps,
+           "exit_level_over_s_ou": a / s, "residual_skewness_q_above_0": skew_up,
+           "residual_P_above_1p5sd_q_above_0": tail_up, "gaussian_P_above_1p5sd": 0.0668,
+           "mfpt_linear_drift_gaussian_noise_mc": t_gauss, "mfpt_linear_drift_empirical_residuals_mc": t_boot,
+           "fit_runs_escaped": int(n_esc), "fit_runs_mean_fpt_mle": float(sum(k for k, _ in fpt) / max(n_esc, 1)),
+           "drift_slope_per_step": float(b1),
            "one_step_sd_over_s_ou": math.sqrt(var) / s, "rho_lag1_30": rho, "tau_int_10": 1 + 2 * float(np.sum(rho[:10])), "tau_int": 1 + 2 * float(np.sum(rho)),
            "stationary_sd_over_s_ou": float(np.concatenate(trajs).std() / s),
            "residual_var_first_half_over_second": v1 / v2}
@@ -623,7 +659,8 @@ def main(argv=None):
             for mk in (m for m, d in pairs if d == dname):
                 for sg in cfg.sigmas:
                     rows.append(diagnose(mk, dname, data, cfg, sg))
-        _atomic(args.out / "escape_markov_check.json", lambda f: f.write(_json(rows)))
+        _atomic(args.out / f"escape_markov_check{'' if cfg.fit_steps == Config.fit_steps else f'_fit{cfg.fit_steps}'}.json",
+                lambda f: f.write(_json(rows)))
         return rows
     if args.bf_check is not None:
         path = args.out / "escape_bf_check.json"
