@@ -441,12 +441,14 @@ def simulate(
         (e.g. an uphill first passage of an Ornstein–Uhlenbeck process, or convergence times into a
         ``ReachBall``); the result then has ``exponential_law=False`` and a note in ``warnings``.
 
-    Memory: the arrays are estimated first (:func:`estimate_memory`); a run that would need more than the
-    available memory raises ValueError with the estimate.
-
     Returns
     -------
     EscapeResult
+
+    Notes
+    -----
+    Memory: the arrays are estimated first (:func:`estimate_memory`); a run that would need more than the
+    available memory raises ValueError with the estimate.
     """
     if not isinstance(landscape, Landscape):
         raise TypeError(f"landscape must be a leap_sde Landscape, got {type(landscape).__name__}")
