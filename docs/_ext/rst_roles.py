@@ -1,7 +1,15 @@
-"""Griffe extension for the documentation site: the package's docstrings use Sphinx roles
-(``:func:`simulate```, ``:class:`Status```, ``:mod:`leap_sde.optimizers```), which Markdown would show literally.
-Each role becomes inline code, linked to the object's API entry when the name resolves in the docstring's scope
-(an optional cross-reference: a name that is not rendered on any page stays plain code, without a warning).
+"""Griffe extension for the documentation site: the package's docstrings use Sphinx markup that Markdown would
+show literally.
+
+- Roles (``:func:`simulate```, ``:class:`Status```, ``:mod:`leap_sde.optimizers```) become inline code, linked
+  to the object's API entry when the name resolves in the docstring's scope (an optional cross-reference: a name
+  that is not rendered on any page stays plain code, without a warning).
+- Field lines written ``name : description`` (this package's habit, where numpydoc expects ``name : type``
+  and the description below) get the description moved under the name, so the rendered table shows it as
+  the description and takes the type from the signature; a genuine type (``float``, ``int or None``,
+  ``callable, optional``) is left where it is.
+- ``.. math::`` directives (the directive line and its indented continuation) become ``$$ … $$`` display
+  maths, typeset by MathJax through ``pymdownx.arithmatex``.
 """
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import re
 
 import griffe
 
+MATH = re.compile(r"^(\s*)\.\. math::(.*)$")
 ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|attr|data|obj|exc|const):`~?([^`]+)`")
 
 
@@ -25,11 +34,53 @@ def _target(obj, name: str) -> str | None:
     return None
 
 
+def _math_blocks(text: str) -> str:
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        m = MATH.match(lines[i])
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, body = m.group(1), [m.group(2).strip()]
+        i += 1
+        while i < len(lines) and lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) > len(indent):
+            body.append(lines[i].strip())
+            i += 1
+        out += ["", f"{indent}$$", *(f"{indent}{b}" for b in body if b), f"{indent}$$", ""]
+    return "\n".join(out)
+
+
+FIELD_SECTIONS = {"parameters", "other parameters", "attributes", "keyword arguments"}
+FIELD = re.compile(r"^(\s*)([A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)*) : (.+)$")
+TYPE_LIKE = re.compile(r"^[\w.\[\]]+(?:\s+or\s+[\w.\[\]]+)*(?:,\s*optional)?$")
+
+
+def _field_descriptions(text: str) -> str:
+    lines = text.split("\n")
+    out, section, base = [], None, ""
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if nxt.strip() and set(nxt.strip()) == {"-"} and line.strip():
+            section, base = line.strip().lower(), line[: len(line) - len(line.lstrip())]
+            out.append(line)
+            continue
+        m = FIELD.match(line)
+        if section in FIELD_SECTIONS and m and m.group(1) == base and not TYPE_LIKE.match(m.group(3).strip()):
+            out += [f"{base}{m.group(2)}", f"{base}    {m.group(3)}"]
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 class RstRoles(griffe.Extension):
     def _fix(self, obj) -> None:
         doc = obj.docstring
         if doc is None or ":" not in doc.value:
             return
+        doc.value = _field_descriptions(doc.value)
+        if ".. math::" in doc.value:
+            doc.value = _math_blocks(doc.value)
 
         def repl(m):
             name = m.group(1)
