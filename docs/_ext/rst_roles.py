@@ -8,6 +8,8 @@ show literally.
   and the description below) get the description moved under the name, so the rendered table shows it as
   the description and takes the type from the signature; a genuine type (``float``, ``int or None``,
   ``callable, optional``) is left where it is.
+- rST literal-block markers: a lone ``::`` line is dropped and a trailing ``text::`` becomes ``text:`` (the
+  indented block that follows is a Markdown code block already).
 - ``.. math::`` directives (the directive line and its indented continuation) become ``$$ … $$`` display
   maths, typeset by MathJax through ``pymdownx.arithmatex``.
 """
@@ -32,6 +34,11 @@ def _target(obj, name: str) -> str | None:
         except Exception:  # noqa: BLE001 - griffe raises NameResolutionError or KeyError on unknown names
             scope = scope.parent
     return None
+
+
+def _literal_markers(text: str) -> str:
+    text = re.sub(r"^[ \t]*::[ \t]*$", "", text, flags=re.M)
+    return re.sub(r"(\S)::(?=[ \t]*$|  )", r"\1:", text, flags=re.M)
 
 
 def _math_blocks(text: str) -> str:
@@ -78,9 +85,9 @@ class RstRoles(griffe.Extension):
         doc = obj.docstring
         if doc is None or ":" not in doc.value:
             return
-        doc.value = _field_descriptions(doc.value)
         if ".. math::" in doc.value:
             doc.value = _math_blocks(doc.value)
+        doc.value = _literal_markers(_field_descriptions(doc.value))
 
         def repl(m):
             name = m.group(1)
