@@ -48,7 +48,7 @@ from .ams import AMSResult, AMSRun
 from .simulate import EscapeResult, Status
 
 __all__ = ["SCHEMA_VERSION", "STATUS_NAMES", "SavedRun", "RunMeta", "load_run", "SavedSweep", "load_sweep",
-           "RateComparison", "RunComparison", "compare_runs", "escape_arrays", "result_provenance",
+           "RateComparison", "RunComparison", "compare_runs", "compare_results", "write_comparison", "config_diff", "escape_arrays", "result_provenance",
            "rate_ratio_ci"]
 
 #: version of the result folder format written now (1: leap_sde 0.1, which wrote no version entry)
@@ -646,6 +646,24 @@ class RunComparison:
         return _survival_figure(results, labels, ax=ax, unit=self.pairs[0].unit if self.pairs else "steps")
 
 
+def write_comparison(cmp: RunComparison, out_dir) -> Path:
+    """Write ``comparison.json`` (:meth:`RunComparison.as_dict`) and the overlaid survival figure
+    (survival.png, .pdf, .svg) into ``out_dir``, each atomically."""
+    import io
+
+    from ._io import atomic_write_bytes, atomic_write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "comparison.json", cmp.as_dict())
+    fig = cmp.plot()
+    for fmt in ("png", "pdf", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120)
+        atomic_write_bytes(out_dir / f"survival.{fmt}", buf.getvalue())
+    return out_dir
+
+
 def _show(v) -> str:
     return "(absent)" if v is None else json.dumps(v, ensure_ascii=False)
 
@@ -681,6 +699,8 @@ def _survival_figure(results, labels, *, ax=None, unit="steps"):
         ok = km.survival > 0
         t = np.concatenate([[0.0], km.t[ok]])
         s = np.concatenate([[1.0], km.survival[ok]])
+        if ok.all():  # survivors are censored at the end of the run: the curve runs on to there
+            t, s = np.append(t, float(np.max(res._durations(unit)))), np.append(s, s[-1])
         ax.step(t, s, where="post", color=c, label=f"{lab} ({res.n_escaped}/{res.n_particles} escaped)")
         ax.fill_between(km.t[ok], np.maximum(km.lower[ok], floor), km.upper[ok], step="post", color=c, alpha=0.2)
     ax.set_yscale("log")
@@ -753,6 +773,18 @@ def _pairs(a: SavedRun, b: SavedRun, sigma):
         raise ValueError(f"sigma: the runs have no σ in common (A: {list(a.sigmas)}, B: {list(b.sigmas)}); "
                          "choose one pair with sigma=(σ_a, σ_b) (CLI: --sigma A:B)")
     return [(s, next(x for x in b.sigmas if _same_sigma(s, x))) for s in common]
+
+
+def compare_results(ra, rb, *, sigma_a: float = math.nan, sigma_b: float = math.nan, unit: str = "steps",
+                    confidence: float = 0.95) -> RateComparison:
+    """Compare two :class:`~leap_sde.EscapeResult` (e.g. straight from :func:`leap_sde.simulate`): rate ratio
+    ``λ_a/λ_b`` with its exact conditional CI, the exact test of equal rates and the log-rank test (module
+    docstring); ``sigma_a``/``sigma_b`` only label the answer."""
+    if unit not in ("steps", "time"):
+        raise ValueError(f"unit must be 'steps' or 'time', got {unit!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return _compare_pair(ra, rb, sigma_a, sigma_b, unit, confidence)
 
 
 def _compare_pair(ra, rb, sa, sb, unit, confidence) -> RateComparison:

@@ -203,6 +203,24 @@ def read_table(path) -> list:
     return rows
 
 
+def _parse_cell(v: str):
+    if v == "":
+        return None
+    if v[0] in "[{":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    if v in ("True", "False"):
+        return v == "True"
+    return v
+
+
 def _unflatten(row: dict) -> dict:
     out, lists = {}, {}
     for k, v in row.items():
