@@ -427,3 +427,24 @@ def test_new_names_are_public():
     for name in ("load_run", "load_sweep", "compare_runs", "compare_results", "SavedRun", "SavedSweep", "RunMeta",
                  "RunComparison", "RateComparison"):
         assert name in ls.__all__ and getattr(ls, name) is not None
+
+
+def test_ams_run_loads_back(tmp_path):
+    """run.method = "ams": no per-particle arrays; the AMSResult is rebuilt from result.json with every field
+    of every AMS run (schema 2), equal to the one the run returned."""
+    from leap_sde.config import load_toml
+
+    user = load_toml(ROOT / "simulations" / "configs" / "ams_double_well.toml")
+    user["run"].update(replicas=20, ams_runs=2)
+    out = run_experiment(resolve(user))
+    folder = write_outputs(tmp_path / "ams", out, plots=False)
+    run = ls.load_run(folder)
+    got, want = run.results[0], out.runs[0].escape
+    assert isinstance(got, ls.AMSResult)
+    assert got.runs == want.runs and got.levels == tuple(want.levels) and got.n_replicas == want.n_replicas
+    for f in ("mean_steps", "mean_steps_se", "mean_time", "rate", "probability", "work_steps", "iterations", "eta"):
+        assert getattr(got, f) == pytest.approx(getattr(want, f), rel=1e-12), f
+    df = run.to_frame()
+    assert len(df) == 2 and df["mean_steps"].tolist() == [r.mean_steps for r in want.runs]
+    with pytest.raises(ValueError, match="run.method = 'ams'"):
+        ls.compare_runs(folder, folder)
