@@ -140,13 +140,19 @@ def _pandas():
 
 
 def _status_categorical(status):
+    """The status codes as a categorical of their names (an unknown code becomes ``code <n>``)."""
     pd = _pandas()
-    codes = sorted(STATUS_NAMES)
-    names = [STATUS_NAMES[c] for c in codes]
-    lookup = {c: n for c, n in zip(codes, names)}
-    vals = [lookup.get(int(s), f"code {int(s)}") for s in np.asarray(status)]
-    extra = sorted(set(vals) - set(names))
-    return pd.Categorical(vals, categories=names + extra)
+    names = [STATUS_NAMES[c] for c in sorted(STATUS_NAMES)]
+    status = np.asarray(status, dtype=np.int64).ravel()
+    table = np.full(max(STATUS_NAMES) + 1, -1, dtype=np.int64)
+    for j, c in enumerate(sorted(STATUS_NAMES)):
+        table[c] = j
+    known = (status >= 0) & (status < table.size)
+    codes = np.where(known, table[np.clip(status, 0, table.size - 1)], -1)
+    unknown = sorted({int(s) for s in status[codes < 0]})
+    for j, c in enumerate(unknown):
+        codes[status == c] = len(names) + j
+    return pd.Categorical.from_codes(codes, categories=names + [f"code {c}" for c in unknown])
 
 
 def escape_frame(res: EscapeResult):
@@ -165,7 +171,8 @@ def escape_frame(res: EscapeResult):
         cols["unstable"] = np.asarray(res.unstable, dtype=bool)
     edges = np.asarray(res.basin_edges, dtype=np.float64).ravel()
     if edges.size and pos.shape[1]:
-        b = pd.array(np.searchsorted(edges, pos[:, 0], side="right"), dtype="Int64")
+        # the simulation's rule (_kernels.basin_index): the number of edges strictly below x[0]
+        b = pd.array(np.searchsorted(np.sort(edges), pos[:, 0], side="left"), dtype="Int64")
         b[~np.isfinite(pos[:, 0])] = pd.NA  # position not stored
         cols["basin"] = b
     if res.basin_steps is not None:

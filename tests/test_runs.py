@@ -70,6 +70,9 @@ def test_cli_run_loads_back_with_steps_frame_and_versions(tmp_path):
         assert (part["status"] == "escaped").sum() == int(np.sum(z[f"status_{i}"] == 1))
         assert (part["leap.sigma"] == z["sigma"][i]).all()
     assert list(df["status"].cat.categories) == ["escaped", "censored", "diverged"]
+    # exits at x <= -1.414 lie left of the saddle at 0 (basin 0); the basin counts are the npz's
+    assert (df.loc[df["status"] == "escaped", "basin"] == 0).all()
+    np.testing.assert_array_equal(df.loc[df["run"] == 1, "steps_in_basin_1"].to_numpy(), z["basin_steps_1"][:, 1])
     res = json.loads((out / "result.json").read_text())
     v = res["provenance"]["versions"]
     import numba
