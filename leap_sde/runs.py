@@ -664,6 +664,11 @@ def write_comparison(cmp: RunComparison, out_dir) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "comparison.json", cmp.as_dict())
     fig = cmp.plot()
+    from . import plots
+
+    if hasattr(plots, "save_figure"):  # the package's writer (reproducible PDF/SVG metadata)
+        plots.save_figure(fig, out_dir / "survival", formats=("png", "pdf", "svg"))
+        return out_dir
     for fmt in ("png", "pdf", "svg"):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=120)
@@ -676,16 +681,13 @@ def _show(v) -> str:
 
 
 def _survival_figure(results, labels, *, ax=None, unit="steps"):
-    """The survival function of :mod:`leap_sde.plots` where it offers one for a list of results, else a plain
-    Kaplan–Meier overlay (log y axis, Greenwood bands) drawn here."""
+    """:func:`leap_sde.plots.survival_figure` (the package's survival figure for a list of results) where
+    this version has it, else a plain Kaplan–Meier overlay (log y axis, Greenwood bands) drawn here."""
     from . import plots
 
-    fn = getattr(plots, "plot_survival", None)
+    fn = getattr(plots, "survival_figure", None)
     if fn is not None:
-        try:
-            return fn(results, labels=labels, ax=ax)
-        except TypeError:  # another signature: fall back to the overlay below
-            pass
+        return fn(results, labels, ax=ax, unit=unit)
     from matplotlib.figure import Figure
 
     if ax is None:
