@@ -56,8 +56,9 @@ def git_state() -> Optional[dict]:
     """The checkout leap_sde was imported from, or None when it is not a git work tree whose top level holds
     the package (an installed wheel, or a package that merely sits inside some other repository).
 
-    ``commit`` is ``HEAD``; ``describe`` is ``git describe --always --dirty``; ``dirty`` says whether tracked
-    files differ from HEAD, ``modified`` lists them (at most 50) and ``untracked`` counts untracked files.
+    ``commit`` is ``HEAD``; ``describe`` is ``git describe --always --dirty --tags``; ``dirty`` says whether
+    tracked files differ from HEAD (staged or not), ``modified`` lists them (at most 50), ``n_modified``
+    counts them; untracked files are not looked at.
     Read once per process (the code that runs is the code imported at start)."""
     pkg = Path(__file__).resolve().parent
     top = _git(pkg, "rev-parse", "--show-toplevel")
@@ -66,12 +67,11 @@ def git_state() -> Optional[dict]:
     commit = _git(pkg.parent, "rev-parse", "HEAD")
     if commit is None:
         return None
-    status = _git(pkg.parent, "status", "--porcelain", "--untracked-files=normal") or ""
-    lines = [ln for ln in status.splitlines() if ln.strip()]
-    modified = [ln[3:] for ln in lines if not ln.startswith("??")]
+    # untracked files are not looked at: result folders inside the checkout would make this slow
+    status = _git(pkg.parent, "status", "--porcelain", "--untracked-files=no") or ""
+    modified = [ln[3:] for ln in status.splitlines() if ln.strip()]
     return {"commit": commit, "describe": _git(pkg.parent, "describe", "--always", "--dirty", "--tags"),
-            "dirty": bool(modified), "modified": modified[:50], "n_modified": len(modified),
-            "untracked": sum(ln.startswith("??") for ln in lines)}
+            "dirty": bool(modified), "modified": modified[:50], "n_modified": len(modified)}
 
 
 def machine() -> dict:
