@@ -270,7 +270,8 @@ class SavedRun:
             raise ValueError(f"which={which!r}: this run has no such results"
                              + (" (run.preference was off)" if which == "escape_back" else ""))
         out = pd.concat(frames, ignore_index=True)
-        if "status" in out:  # concat gives plain strings when the frames' categories differ
+        if "status" in out and not isinstance(out["status"].dtype, pd.CategoricalDtype):
+            # concat gives plain strings when the frames' categories differ (an unknown status code)
             names = list(STATUS_NAMES.values())
             extra = sorted(set(out["status"].astype(str)) - set(names))
             out["status"] = out["status"].astype(str).astype(pd.CategoricalDtype(names + extra))
