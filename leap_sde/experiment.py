@@ -726,8 +726,7 @@ def _pt(x):
 
 
 def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path:
-    """Write config.toml, result.json, escape_times.npz and the plots into ``out_dir`` (atomically; the format
-    is documented in docs/results-format.md, :func:`leap_sde.load_run` reads it back)."""
+    """Write config.toml, result.json, escape_times.npz and the plots into ``out_dir`` (atomically)."""
     import tomli_w
 
     out_dir = Path(out_dir)
