@@ -422,6 +422,10 @@ def test_compare_several_sigmas_pairs_matching_ones(tmp_path):
     assert [(p.sigma_a, p.sigma_b) for p in c.pairs] == [(0.0, 0.2)]
     # the σ = 0 run escapes far less often than σ = 0.2 (N = 60, 2000 steps)
     assert c.pairs[0].logrank_pvalue < 1e-3 and c.pairs[0].rate_ratio < 1
+    # same η and a constant schedule: times are steps·η, so per-time and per-step ratios agree
+    t = ls.compare_runs(a, b, sigma=(0.0, 0.2), unit="time").pairs[0]
+    assert t.rate_ratio == pytest.approx(c.pairs[0].rate_ratio, rel=1e-12)
+    assert t.rate_ratio_ci == pytest.approx(c.pairs[0].rate_ratio_ci, rel=1e-12)
     rc = run_experiment(resolve({"leap": {"sigma": [0.3, 0.4]}, "run": {"particles": 10, "max_steps": 500,
                                                                           "occupation_steps": 0, "seed": 6}}))
     cdir = write_outputs(tmp_path / "c", rc, plots=False)
