@@ -54,6 +54,7 @@ def test_site_builds_strict(tmp_path):
         "api/optimizers": ["leap_sde.optimizers.Adam"],
         "api/theory": ["leap_sde.theory.kramers_time", "leap_sde.theory.discrete_mfpt_1d"],
         "api/sweep": ["leap_sde.sweep.run_sweep"],
+        "api/runs": ["leap_sde.runs.load_run", "leap_sde.runs.compare_runs"],
         "api/torch": ["leap_sde.torch.LEAP", "leap_sde.torch.hessian_eigenvalues"],
     }
     for page, ids in expect.items():
