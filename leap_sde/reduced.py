@@ -220,9 +220,10 @@ class EscapePrediction:
     ``mean_steps`` — the fitted chain's exact mean exit time ``T`` from ``x0``; ``ci`` — the ``level`` percentile
     interval of the parametric bootstrap over the fit coefficients (``n_boot`` draws); ``log_se`` — the standard
     deviation of ``ln T`` over the draws (``ln T`` is close to linear in the drift coefficients, so this is the
-    natural scale of the error); ``model_error`` — ``|T(p − 1) − T(p)|`` for the drift order ``p`` (``p + 1`` when
-    ``p = 1``), the change from dropping the highest fitted term, a truncation-error estimate of the polynomial
-    form (the values of all alternatives, ``p ± 1``, in ``alternatives``); ``fp_mean_steps`` — Fokker–Planck quadrature with
+    natural scale of the error); ``model_error`` — ``|T(p + 1) − T(p)|`` for the drift order ``p``: the change
+    from fitting one more term, a truncation-error estimate of the polynomial form (when the data cannot
+    determine the extra term it is large, and so is the CI); the values of the alternatives ``p ± 1`` are in
+    ``alternatives``; ``fp_mean_steps`` — Fokker–Planck quadrature with
     ``U' = −b``, ``D = a/2`` (one-sided exits only, else ``nan``); ``extrapolation`` — how far (in ``q``)
     an exit lies beyond the visited range (0 if inside); ``status``/``notes`` — plain-language caveats.
     """
@@ -358,7 +359,7 @@ class ReducedModel:
                 ref = float(reflect_at)
             else:
                 ref = self.visited[0] - 2 * width if math.isinf(lo) else self.visited[1] + 2 * width
-            if not (ref < x0 < hi or lo < x0 < ref):
+            if not (ref < x0 if math.isinf(lo) else x0 < ref):
                 raise ValueError(f"reflect_at must lie on the far side of x0 from the exit (reflect_at={ref}, x0={x0})")
         dom = (ref if math.isinf(lo) else lo, ref if math.isinf(hi) else hi)
         xs = np.linspace(dom[0], dom[1], 2001)
@@ -376,7 +377,7 @@ class ReducedModel:
             m = self.refit(drift_order=p)
             Tp = solve(m.drift_coef, m.logvar_coef)
             alts.append((f"drift_order={p}", Tp))
-            if p == (self.drift_order - 1 if self.drift_order >= 2 else self.drift_order + 1):
+            if p == self.drift_order + 1:
                 model_error = abs(Tp - T)
         fp = math.nan
         if math.isinf(lo) or math.isinf(hi):
