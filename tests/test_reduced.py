@@ -108,7 +108,7 @@ def test_prediction_matches_the_exact_chain():
     model = ls.fit_reduced_chain(q, window=(-np.inf, -0.4), bins=20, drift_order=3, var_order=1)
     assert model.visited[1] > -0.6
     exact = discrete_mfpt_1d(lambda x: -b_true(x), -1.0, 0.0, -2.5, eta=1.0, additive_var=a_true, n_cells=3000)
-    pred = model.predict_escape(exit_hi=0.0, n_boot=60, seed=0)
+    pred = model.predict_escape(exit_hi=0.0, n_boot=40, seed=0)
     assert pred.status == "extrapolated" and pred.extrapolation > 0.3
     lo_, hi_ = pred.ci
     assert lo_ < pred.mean_steps < hi_
@@ -116,7 +116,7 @@ def test_prediction_matches_the_exact_chain():
     assert abs(math.log(pred.mean_steps / exact)) <= 3 * pred.log_se + model_err_log, (pred, exact)
     # inside the visited range: interpolation, no model error allowance
     exact_in = discrete_mfpt_1d(lambda x: -b_true(x), -1.0, -0.6, -2.5, eta=1.0, additive_var=a_true, n_cells=3000)
-    pin = model.predict_escape(exit_hi=-0.6, n_boot=40, seed=0)
+    pin = model.predict_escape(exit_hi=-0.6, n_boot=30, seed=0)
     assert pin.extrapolation == 0.0 and pin.status == "ok"
     assert abs(math.log(pin.mean_steps / exact_in)) <= 3 * pin.log_se
     assert pin.log_se < pred.log_se  # extrapolating is less certain
@@ -124,27 +124,39 @@ def test_prediction_matches_the_exact_chain():
     assert 0.5 < pred.fp_mean_steps / pred.mean_steps < 2.0
 
 
-def test_two_sided_exit_against_monte_carlo():
-    """Two-sided exit from (−1.3, −0.6) of the true chain, given the true b and a as the 'fit' (order-3 drift and
-    order-1 log-variance represent them exactly): reduced-chain solver vs direct simulation of 20 000 chains
-    (seed 3), within 3 SE."""
-    seed, n = 3, 20000
+def _two_sided_mc(n, seed, lo=-1.3, hi=-0.6, x0=-1.0):
+    """Exit steps of ``n`` direct simulations of the true chain from ``x0`` out of ``(lo, hi)``."""
     rng = np.random.default_rng(seed)
-    x = np.full(n, -1.0)
+    x = np.full(n, x0)
     t = np.zeros(n)
     alive = np.ones(n, dtype=bool)
     k = 0
     while alive.any():
         k += 1
         x[alive] = x[alive] + b_true(x[alive]) + np.sqrt(a_true(x[alive])) * rng.standard_normal(alive.sum())
-        out = alive & ((x <= -1.3) | (x >= -0.6))
+        out = alive & ((x <= lo) | (x >= hi))
         t[out] = k
         alive &= ~out
+    return t
+
+
+def test_two_sided_exit_against_monte_carlo():
+    """Two-sided exit from (−1.3, −0.6) of the true chain, given the true b and a as the 'fit' (order-3 drift and
+    order-1 log-variance represent them exactly): reduced-chain solver vs direct simulation of 20 000 chains
+    (seed 3), within 3 SE; the survival curve at 4 step counts within 3.5 binomial SE (4 checks), and Σ S(k) = E τ."""
+    seed, n = 3, 20000
+    t = _two_sided_mc(n, seed)
     mc, se = t.mean(), t.std(ddof=1) / math.sqrt(n)
     model = _exact_model()
     p = model.predict_escape(-1.3, -0.6, x0=-1.0, n_boot=0)
     assert abs(p.mean_steps - mc) < 3 * se, (p.mean_steps, mc, se)
     assert math.isnan(p.fp_mean_steps) and math.isnan(p.reflect_at)
+    ks = np.array([5, 20, 50, 100])
+    S = model.survival(ks, -1.3, -0.6, x0=-1.0)
+    S_mc = np.array([(t > k).mean() for k in ks])
+    assert np.all(np.abs(S - S_mc) < 3.5 * np.sqrt(S * (1 - S) / n) + 1e-12), (S, S_mc)
+    kk = np.arange(0, int(60 * p.mean_steps))
+    assert model.survival(kk, -1.3, -0.6, x0=-1.0).sum() == pytest.approx(p.mean_steps, rel=2e-3)
 
 
 def _exact_model():
