@@ -12,8 +12,9 @@ with cluster-robust standard errors (replicas are the independent clusters), the
 polynomial fits (``b`` a polynomial, ``log a`` a polynomial) with their covariance. The fitted chain's mean
 exit time is the exact solution of the chain (:func:`leap_sde.theory.discrete_mfpt_1d`, or the same
 subtraction-free solver on a two-sided grid); the Fokker–Planck quadrature with ``U' = −b``, ``D = a/2``
-(time in steps) is a cross-check. The CI propagates the fit covariance (parametric bootstrap over the
-coefficients); the model error compares two drift orders.
+(time in steps) is a cross-check, and :meth:`ReducedModel.survival` gives the escape-time distribution. The CI
+propagates the fit covariance (parametric bootstrap over the coefficients); the model error compares two drift
+orders.
 
 **The prediction at an exit beyond the visited range is an extrapolation of the fitted polynomials.**
 It is only as good as the polynomial form outside the region the measurement runs visited; the result says
@@ -220,10 +221,10 @@ class EscapePrediction:
     ``mean_steps`` — the fitted chain's exact mean exit time ``T`` from ``x0``; ``ci`` — the ``level`` percentile
     interval of the parametric bootstrap over the fit coefficients (``n_boot`` draws); ``log_se`` — the standard
     deviation of ``ln T`` over the draws (``ln T`` is close to linear in the drift coefficients, so this is the
-    natural scale of the error); ``model_error`` — ``|T(p + 1) − T(p)|`` for the drift order ``p``: the change
-    from fitting one more term, a truncation-error estimate of the polynomial form (when the data cannot
-    determine the extra term it is large, and so is the CI); the values of the alternatives ``p ± 1`` are in
-    ``alternatives``; ``fp_mean_steps`` — Fokker–Planck quadrature with
+    natural scale of the error); ``model_error`` — the larger of ``|T(p + 1) − T(p)|`` for the drift order ``p``
+    and the same for the log-variance order: the change from fitting one more term, a truncation-error estimate
+    of the polynomial forms (when the data cannot determine the extra term it is large, and so is the CI); the
+    values of the alternatives (orders ``± 1``) are in ``alternatives``; ``fp_mean_steps`` — Fokker–Planck quadrature with
     ``U' = −b``, ``D = a/2`` (one-sided exits only, else ``nan``); ``extrapolation`` — how far (in ``q``)
     an exit lies beyond the visited range (0 if inside); ``status``/``notes`` — plain-language caveats;
     ``table`` — the binned estimates the model was fitted to.
@@ -387,14 +388,16 @@ class ReducedModel:
         notes = []
         alts = []
         model_error = math.nan
-        for p in (self.drift_order + 1, self.drift_order - 1):
-            if p < 1 or int(self.table.used.sum()) < p + 2:
+        n_used = int(self.table.used.sum())
+        for key, p in (("drift_order", self.drift_order + 1), ("drift_order", self.drift_order - 1),
+                       ("var_order", self.var_order + 1), ("var_order", self.var_order - 1)):
+            if p < (1 if key == "drift_order" else 0) or n_used < p + 2:
                 continue
-            m = self.refit(drift_order=p)
+            m = self.refit(**{key: p})
             Tp = solve(m.drift_coef, m.logvar_coef)
-            alts.append((f"drift_order={p}", Tp))
-            if p == self.drift_order + 1:
-                model_error = abs(Tp - T)
+            alts.append((f"{key}={p}", Tp))
+            if p == getattr(self, key) + 1 and math.isfinite(Tp):
+                model_error = abs(Tp - T) if math.isnan(model_error) else max(model_error, abs(Tp - T))
         fp = math.nan
         if math.isinf(lo) or math.isinf(hi):
             try:
@@ -575,7 +578,7 @@ def _fit(table: KMTable, *, drift_order, var_order, window, q_start, n_replicas,
                         n_replicas=int(n_replicas), notes=tuple(notes))
 
 
-def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 3, var_order: int = 2,
+def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 3, var_order: int = 1,
                       min_count: int = 20, q_start=None) -> ReducedModel:
     r"""Fit the reduced chain ``q' = q + b(q) + sqrt(a(q)) ξ`` to measured trajectories of a coordinate.
 
@@ -583,7 +586,9 @@ def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 
     order ``drift_order`` and of ``log a`` on one of order ``var_order`` (weights ``1/SE²``; ``SE(log a) =
     SE(a)/a``), in the scaled variable ``t = (q − centre)/half-width`` of the visited range; the coefficient
     covariance is scaled by ``max(1, χ²/dof)``. The default cubic drift is exact for a quartic double well
-    (``b = −ηU'``); see docs/theory.md §12.2 for why the drift order is the model.
+    (``b = −ηU'``); the default log-linear variance extrapolates tamely (a convex log-variance fitted to a
+    variance that grows on the far side of the well, e.g. multiplicative minibatch noise ∝ U'², inflates ``a``
+    beyond the visited range on the exit side as well); see docs/theory.md §12.2 for why the orders are the model.
 
     Parameters
     ----------

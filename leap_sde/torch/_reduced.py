@@ -130,7 +130,7 @@ def fit_reduced_model(
     burn_in: int = 0,
     bins=20,
     drift_order: int = 3,
-    var_order: int = 2,
+    var_order: int = 1,
     min_count: int = 20,
     train_mode: bool = True,
 ) -> ReducedFit:
