@@ -6,6 +6,7 @@
                    [--threads-per-point N] [--force] [--verify auto|all|recent|none] [--quick] [--set K=V ...]
                    [--dry-run] [--quiet]
     leap-sde plot DIR [--out FIGDIR]
+    leap-sde keys [SECTION] [--format table|csv|json]
 
 Exit codes: 0 success, 1 a failed validation case, 2 bad arguments, configuration or output folder,
 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM (both after saving what was simulated).
@@ -139,6 +140,35 @@ def cmd_simulate(args) -> int:
         return EXIT_OK
 
 
+def cmd_keys(args) -> int:
+    """``leap-sde keys [SECTION]``: the config keys, generated from the schema."""
+    from .config import ConfigError, key_rows, keys_text
+
+    try:
+        if args.format == "table":
+            print(keys_text(args.section))
+        else:
+            _print_records(key_rows(args.section), args.format)
+    except ConfigError as e:
+        print(f"leap-sde keys: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _print_records(rows, fmt) -> None:
+    """``rows`` (a list of flat dicts) as CSV (header line first) or as a JSON list on stdout."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    import csv
+
+    w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+
+
 def cmd_validate(args, rest) -> int:
     from .validate.runner import main as validate_main
 
@@ -170,6 +200,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="result folder (default: runs/<timestamp>); must be new or empty unless --force")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
+    p = sub.add_parser("keys", help="list the config keys with type, default, valid range and meaning")
+    p.add_argument("section", nargs="?", help="one section (landscape, dynamics, leap, schedule, init, exit, run)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table (default, 80 columns), csv or json")
     for name, help_ in (("validate", "run the numerical validation suite (see leap-sde validate --help)"),
                         ("sweep", "run a parameter sweep (see leap-sde sweep --help)"),
                         ("plot", "plot a sweep's results (see leap-sde plot --help)")):
@@ -183,6 +217,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return cmd_simulate(args)
+    if args.command == "keys":
+        return cmd_keys(args)
     parser.print_help()
     return EXIT_USAGE
 

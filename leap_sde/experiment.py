@@ -52,6 +52,8 @@ class Experiment:
     #: names of the start and target minima in tables ("sharp"/"flat" for a SharpFlatWell)
     names: tuple = ("start", "target")
     optimizer: Optimizer = SGD()
+    #: index of the target minimum of an ``exit.threshold = "minimum"`` exit (None for other exits)
+    target_minimum: Optional[int] = None
 
     def leap(self, sigma):
         return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
@@ -128,8 +130,9 @@ class Experiment:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         if x0.shape != (land.dim,):
             raise ConfigError(f"init.x0: expected {land.dim} coordinate(s), got {x0.tolist()}")
-        noise = _keyed("dynamics", {"std": "noise_std", "batch_size": "batch_size", "floor": "hessian_floor"},
-                       lambda: {"none": lambda: dyn.NoNoise(), "white": lambda: dyn.WhiteNoise(D["noise_std"]),
+        noise = _keyed("dynamics", {"std": "noise_std", "batch_size": "batch_size", "floor": "hessian_floor",
+                                    "temperature": "temperature", "eta": "eta"},
+                       lambda: {"none": lambda: dyn.NoNoise(), "white": lambda: _white(D),
                                 "sgd-hessian": lambda: dyn.HessianNoise(D["batch_size"], floor=D["hessian_floor"]),
                                 "minibatch": lambda: _minibatch(D["batch_size"], L)}[D["noise"]]())
         leap_kwargs = dict(mode=P["mode"], relative=P["relative"] or None, variant=P["variant"])
@@ -139,8 +142,9 @@ class Experiment:
         for s in sigmas:
             _keyed("leap", {"sigma": "sigma", "relative": "relative", "mode": "mode", "variant": "variant"},
                    lambda: dyn.LEAP(s, **leap_kwargs))
+        target = _target_minimum(E, I, mins, x0)
         ext = _keyed("exit", {"value": "threshold", "coord": "coord", "direction": "direction", "center": "center",
-                              "radius": "radius"}, lambda: _exit(E, land, x0))
+                              "radius": "radius"}, lambda: _exit(E, land, x0, target))
         if R["threads"]:
             import numba
 
@@ -153,7 +157,7 @@ class Experiment:
             if I["x0"] != "minimum" or E["kind"] != "threshold" or E["threshold"] != "minimum":
                 raise ConfigError("run.preference: needs an escape between two minima (init.x0 = 'minimum', "
                                   "exit.kind = 'threshold', exit.threshold = 'minimum'); set run.preference = false")
-            rev_x0 = mins[E["target_minimum"]].x.copy()
+            rev_x0 = mins[target].x.copy()
             rev_exit = dyn.Threshold(float(x0[E["coord"]]), coord=E["coord"], direction=-ext.direction)
         if isinstance(land, lands.PiecewiseQuadraticWell) and I["x0"] == "minimum" and len(mins) == 2:
             h0, h1 = (float(m.hessian[0, 0]) for m in mins)  # minima[0] is the x < 0 side
@@ -174,7 +178,7 @@ class Experiment:
                 raise ConfigError("run.replicas and run.ams_runs: must be >= 2 with run.method = 'ams'")
         exp = cls(land, x0, D["eta"], D["mode"], noise, schedule, ext, sigmas, leap_kwargs, dict(R),
                   require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names,
-                  optimizer=optimizer)
+                  optimizer=optimizer, target_minimum=target)
         from .simulate import check_memory, check_setup
 
         with warnings.catch_warnings():  # stability warnings are emitted by the run itself
@@ -284,7 +288,35 @@ def _schedule(S):
     return main
 
 
-def _exit(E, land, x0):
+def _white(D):
+    """White noise of ``dynamics.noise_std``, or of ``dynamics.temperature`` T: s = sqrt(2T/eta), D = T."""
+    if D.get("temperature") is not None:
+        return dyn.WhiteNoise.langevin(D["temperature"], D["eta"])
+    return dyn.WhiteNoise(D["noise_std"])
+
+
+def _target_minimum(E, I, mins, x0):
+    """The index of the target minimum of an ``exit.threshold = "minimum"`` exit (None for other exits):
+    ``exit.target_minimum`` if set, else the known minimum nearest to x0 other than the one x0 starts in
+    (``init.minimum``, or the minimum nearest to x0 for an explicit x0)."""
+    if E["kind"] != "threshold" or E["threshold"] != "minimum":
+        return None
+    t = E["target_minimum"]
+    if t is not None:
+        if t >= len(mins):
+            raise ConfigError(f"exit.target_minimum: must be < {len(mins)} (the landscape has {len(mins)} known "
+                              f"minima), got {t}")
+        return t
+    if len(mins) < 2:
+        raise ConfigError(f"exit: the default exit is a threshold at another minimum (exit.threshold = "
+                          f"'minimum'), but the landscape has {len(mins)} known minimum; choose an exit, e.g. "
+                          "exit.kind = 'leave-ball' with exit.radius, or exit.threshold = <number>")
+    d = [float(np.linalg.norm(m.x - x0)) for m in mins]
+    start = I["minimum"] if I["x0"] == "minimum" else int(np.argmin(d))
+    return min((i for i in range(len(mins)) if i != start), key=lambda i: (d[i], i))
+
+
+def _exit(E, land, x0, target=None):
     kind = E["kind"]
     if kind == "none":
         return dyn.NoExit()
@@ -292,9 +324,7 @@ def _exit(E, land, x0):
         thr = E["threshold"]
         if thr == "minimum":
             mins = land.minima
-            if E["target_minimum"] >= len(mins):
-                raise ConfigError(f"exit.target_minimum: must be < {len(mins)}, got {E['target_minimum']}")
-            thr = float(mins[E["target_minimum"]].x[E["coord"]] if E["coord"] < land.dim else np.nan)
+            thr = float(mins[target].x[E["coord"]] if E["coord"] < land.dim else np.nan)
         if isinstance(thr, list):
             raise ConfigError(f"exit.threshold: expected a number or 'minimum', got {thr!r}")
         if E["coord"] >= land.dim:
@@ -752,4 +782,7 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path
 
 
 def _toml_ready(cfg):
-    return {s: {k: v for k, v in sec.items() if v is not None} for s, sec in cfg.items()}
+    out = {s: {k: v for k, v in sec.items() if v is not None} for s, sec in cfg.items()}
+    if cfg.get("dynamics", {}).get("temperature") is not None:
+        out["dynamics"].pop("noise_std", None)  # derived from the temperature (the two keys exclude each other)
+    return out
