@@ -27,8 +27,8 @@ from .optimizers import SGD, Adam, AdamW, Optimizer
 from .ams import AMSResult
 from .simulate import EscapeResult, StabilityWarning, Status, simulate
 
-__all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
-           "escape_summary", "preference_summary", "format_table", "result_dict", "run_warnings"]
+__all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "resolve_config", "run_experiment", "write_outputs",
+           "escape_summary", "preference_summary", "format_table", "result_rows", "result_dict", "run_warnings"]
 
 
 @dataclass(frozen=True)
@@ -547,15 +547,16 @@ def _occupation_summary(exp: Experiment, run: RunOutput) -> Optional[dict]:
     return out
 
 
-def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
+def _run_occupation(exp: Experiment, kw: dict, seed, segment, interrupt):
     """The run without exit in three segments (burn-in half, two quarters), continued from each other's
-    final positions with independent streams; returns the combined result and the segments' basin counts."""
+    final positions with independent streams; returns the combined result and the segments' basin counts.
+    ``segment(offset)`` gives the ``progress`` argument of the segment starting at step ``offset``."""
     lengths, every = exp.occupation_plan()
     kw = dict(kw, exit=NoExit(), basins=True, snapshot_every=every, require_barrier=True)
     parts, x = [], exp.x0
     for j, n_steps in enumerate(lengths):
-        r = simulate(exp.landscape, x, seed=np.random.SeedSequence(seed, spawn_key=(1, j)), progress=progress,
-                     interrupt=interrupt, **dict(kw, max_steps=n_steps))
+        r = simulate(exp.landscape, x, seed=np.random.SeedSequence(seed, spawn_key=(1, j)),
+                     progress=segment(sum(lengths[:j])), interrupt=interrupt, **dict(kw, max_steps=n_steps))
         parts.append(r)
         if r.interrupted:
             break
@@ -576,59 +577,160 @@ def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
     return both, segments
 
 
-def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> ExperimentOutput:
-    """Simulate ``cfg`` (resolved) for every σ in ``leap.sigma``: the escape run, with ``run.preference`` the
-    escape back, with ``run.occupation_steps`` the occupation run in two halves.  With ``interrupt="return"``
-    a Ctrl-C (or SIGTERM, which the CLI turns into one) keeps what was simulated (the interrupted run's
-    unfinished particles are censored) and skips the rest."""
+def resolve_config(config=None, overrides=()) -> dict:
+    """The resolved config of ``config``: None (the built-in default experiment), a dict of sections
+    (``{"landscape": {...}, "dynamics": {...}}``; keys not given take the schema defaults; a resolved config
+    comes back unchanged) or the path of a TOML file; ``overrides`` are ``"section.key=value"`` strings.
+    Raises :class:`~leap_sde.config.ConfigError` naming the key."""
+    from .config import load_toml, resolve
+
+    if isinstance(config, (str, Path)):
+        config = load_toml(config)
+    elif config is not None and not isinstance(config, dict):
+        raise ConfigError(f"config: expected None, a dict of sections or the path of a TOML file, got "
+                          f"{type(config).__name__}")
+    return resolve(config, list(overrides))
+
+
+def run_experiment(config=None, *, overrides=(), out=None, force: bool = False, plots: bool = True,
+                   progress=False, interrupt: str = "raise") -> ExperimentOutput:
+    """Simulate a config for every σ in ``leap.sigma``: the escape run, with ``run.preference`` the escape
+    back, with ``run.occupation_steps`` the occupation run (burn-in half and two quarters).
+
+    ``config``: None (the built-in default experiment), a dict of sections or the path of a TOML file (see
+    :func:`resolve_config`; ``overrides`` as ``"section.key=value"`` strings).  ``out``: also write the result
+    folder there (:func:`write_outputs`; a non-empty folder only with ``force=True``, checked before anything
+    is simulated; ``plots=False`` skips the PNGs).  ``progress``: False (default) draws nothing; True one
+    labelled tqdm bar per phase on a terminal or in a notebook ("σ=0.05 [2/4] escape", "... escape back",
+    "... occupation", "AMS"), whose total is the phase's step budget; a callable ``f(steps_done, max_steps,
+    n_escaped, N)`` is passed to every simulate call.  Nothing is printed: the runs' warnings are issued once
+    each with :mod:`warnings`, labelled with σ and run.  With ``interrupt="return"`` a Ctrl-C (or SIGTERM,
+    which the CLI turns into one) keeps what was simulated (the interrupted run's unfinished particles are
+    censored) and skips the rest."""
+    cfg = resolve_config(config, overrides)
+    if interrupt not in ("raise", "return"):
+        raise ValueError(f"interrupt must be 'raise' or 'return', got {interrupt!r}")
+    if out is not None:
+        from .cli import check_out_dir
+
+        problem = check_out_dir(Path(out), force=force)
+        if problem:
+            raise ValueError(problem.replace("--out", "out", 1).replace("--force", "force=True"))
     exp = build(cfg)
-    out = ExperimentOutput(config=cfg)
+    res = ExperimentOutput(config=cfg)
     t0 = time.perf_counter()
     seed = cfg["run"]["seed"]
     try:
-        _run_all(exp, out, seed, progress, interrupt)
+        _run_all(exp, res, seed, progress, interrupt)
     except KeyboardInterrupt:  # between two simulations: keep the finished ones
-        if interrupt == "raise" or not out.runs:
+        if interrupt == "raise" or not res.runs:
             raise
-        out.interrupted = True
-    out.wall_time = time.perf_counter() - t0
-    for msg in run_warnings(out):  # once each, labelled with σ and run (the runs' own ones were held back)
+        res.interrupted = True
+    res.wall_time = time.perf_counter() - t0
+    for msg in run_warnings(res):  # once each, labelled with σ and run (the runs' own ones were held back)
         warnings.warn(msg, UserWarning if "require_barrier" in msg else StabilityWarning, stacklevel=2)
-    return out
+    if out is not None:
+        write_outputs(out, res, plots=plots)
+    return res
+
+
+class _Bars:
+    """The progress of :func:`run_experiment`: one labelled bar per phase (``progress=True``), the user's
+    callable for every simulate call, or nothing."""
+
+    def __init__(self, progress, n_sigma):
+        from ._progress import bars_shown
+
+        if progress is not True and progress is not False and progress is not None and not callable(progress):
+            raise ValueError(f"progress must be a bool or a callable, got {progress!r}")
+        self.user = progress if callable(progress) else None
+        self.shown = progress is True and bars_shown()
+        self.n_sigma = n_sigma
+
+    def label(self, i, sigma, phase):
+        where = f" [{i + 1}/{self.n_sigma}]" if self.n_sigma > 1 else ""
+        return f"σ={sigma:g}{where} {phase}"
+
+    def phase(self, label, total, *, escapes=True):
+        """A context manager yielding ``segment(offset) -> progress argument`` for the phase's simulate calls."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def cm():
+            if self.user is not None:
+                yield lambda offset=0: self.user
+            elif self.shown:
+                from ._progress import PhaseBar
+
+                bar = PhaseBar(label, total, escapes=escapes)
+                try:
+                    yield bar.segment
+                finally:
+                    bar.close()
+            else:
+                yield lambda offset=0: False
+
+        return cm()
 
 
 def _run_all(exp, out, seed, progress, interrupt):
+    bars = _Bars(progress, len(exp.sigmas))
     if exp.run["method"] == "ams":
         from .ams import ams
 
-        for sigma in exp.sigmas:
-            kw = exp.ams_kwargs(sigma)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", StabilityWarning)
-                run = RunOutput(sigma, ams(exp.landscape, exp.x0, seed=seed, **kw))
-                if exp.reverse_exit is not None:
-                    run.reverse = ams(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
-                                      **dict(kw, exit=exp.reverse_exit))
-            out.runs.append(run)
+        n_est = len(exp.sigmas) * (2 if exp.reverse_exit is not None else 1)
+        bar = None
+        if bars.shown:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_est, desc="AMS", unit="estimate", dynamic_ncols=True, leave=False)
+        try:
+            for i, sigma in enumerate(exp.sigmas):
+                kw = exp.ams_kwargs(sigma)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StabilityWarning)
+                    if bar is not None:
+                        bar.set_postfix_str(bars.label(i, sigma, "escape"))
+                    run = RunOutput(sigma, ams(exp.landscape, exp.x0, seed=seed, **kw))
+                    if bar is not None:
+                        bar.update(1)
+                    if exp.reverse_exit is not None:
+                        if bar is not None:
+                            bar.set_postfix_str(bars.label(i, sigma, "escape back"))
+                        run.reverse = ams(exp.landscape, exp.reverse_x0,
+                                          seed=np.random.SeedSequence(seed, spawn_key=(3,)),
+                                          **dict(kw, exit=exp.reverse_exit))
+                        if bar is not None:
+                            bar.update(1)
+                out.runs.append(run)
+        finally:
+            if bar is not None:
+                bar.close()
         return
-    for sigma in exp.sigmas:
+    n_max = exp.run["max_steps"]
+    for i, sigma in enumerate(exp.sigmas):
         kw = exp.simulate_kwargs(sigma)
         with warnings.catch_warnings():  # the result carries its warnings (result.json, CLI)
             warnings.simplefilter("ignore", StabilityWarning)
-            res = simulate(exp.landscape, exp.x0, seed=seed, progress=progress, interrupt=interrupt, **kw)
+            with bars.phase(bars.label(i, sigma, "escape"), n_max) as seg:
+                res = simulate(exp.landscape, exp.x0, seed=seed, progress=seg(), interrupt=interrupt, **kw)
             run = RunOutput(sigma, res)
             out.runs.append(run)
             if res.interrupted:
                 out.interrupted = True
                 return
             if exp.reverse_exit is not None:
-                run.reverse = simulate(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
-                                       progress=progress, interrupt=interrupt, **dict(kw, exit=exp.reverse_exit))
+                with bars.phase(bars.label(i, sigma, "escape back"), n_max) as seg:
+                    run.reverse = simulate(exp.landscape, exp.reverse_x0,
+                                           seed=np.random.SeedSequence(seed, spawn_key=(3,)), progress=seg(),
+                                           interrupt=interrupt, **dict(kw, exit=exp.reverse_exit))
                 if run.reverse.interrupted:
                     out.interrupted = True
                     return
-            if exp.occupation_plan() is not None:
-                run.occupation, run.occupation_segments = _run_occupation(exp, kw, seed, progress, interrupt)
+            plan = exp.occupation_plan()
+            if plan is not None:
+                with bars.phase(bars.label(i, sigma, "occupation"), sum(plan[0]), escapes=False) as seg:
+                    run.occupation, run.occupation_segments = _run_occupation(exp, kw, seed, seg, interrupt)
                 if run.occupation.interrupted:
                     out.interrupted = True
                     return
@@ -665,15 +767,46 @@ def result_dict(out: ExperimentOutput) -> dict:
     return d
 
 
-def _ci(v, lo, hi, fmt):
+def _g(x) -> str:
+    """A number in at most 7 characters with 4 significant digits: ``14403``, ``262.3``, ``0.5012``,
+    ``1.235e6``, ``6.946e-5``; ``inf``, ``n/a`` for None."""
+    if x is None:
+        return "n/a"
+    x = float(x)
+    if not np.isfinite(x):
+        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if 1e-3 <= a < 1e5:
+        digits = max(0, 3 - int(np.floor(np.log10(a))))
+        return f"{x:.{digits}f}"
+    m, e = f"{x:.3e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def _ci(v, lo, hi, fmt=None):
     if v is None:
         return "n/a"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    if fmt is not None:
+        return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+    return f"{_g(v)} [{_g(lo)}, {_g(hi)}]"
+
+
+#: the simulate tables' width (terminal columns)
+WIDTH = 80
+
+
+def _wrap(text, indent="") -> list:
+    import textwrap
+
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False, break_long_words=False)
 
 
 def _escape_rows(runs, pick):
-    head = f"{'sigma':>7} {'mean steps [95% CI]':>32} {'rate/step [95% CI]':>34} {'escaped':>7} {'censored':>8} " \
-           f"{'diverged':>8} {'unstable':>8} {'KS p':>6}"
+    head = (f"{'sigma':>6} {'mean steps [95% CI]':>26} {'rate/step':>9} {'escaped':>7} {'cens':>6} {'div':>6} "
+            f"{'unst':>6} {'KS p':>5}")
     lines = [head, "-" * len(head)]
     for r in runs:
         res = pick(r)
@@ -682,57 +815,97 @@ def _escape_rows(runs, pick):
         e = escape_summary(res)
         if e.get("method") == "ams":
             e = dict(e, n_escaped="ams", n_censored="-", n_diverged="-", n_unstable="-")
-        mci = _ci(e["mean_steps"], *(e["mean_steps_ci"] or (0, 0)), ".4g")
-        ci = _ci(e["rate_per_step"], *(e["rate_ci"] or (0, 0)), ".3e")
+        mci = _ci(e["mean_steps"], *(e["mean_steps_ci"] or (0, 0)))
+        rate = _g(e["rate_per_step"])
         ks = f"{e['ks_pvalue']:.3f}" if e["ks_pvalue"] is not None else ("n/a" if not e["exponential_law"] else "-")
-        lines.append(f"{r.sigma:>7.4g} {mci:>32} {ci:>34} {e['n_escaped']:>7} {e['n_censored']:>8} "
-                     f"{e['n_diverged']:>8} {e['n_unstable']:>8} {ks:>6}")
+        lines.append(f"{r.sigma:>6.4g} {mci:>26} {rate:>9} {e['n_escaped']!s:>7} {e['n_censored']!s:>6} "
+                     f"{e['n_diverged']!s:>6} {e['n_unstable']!s:>6} {ks:>5}")
     return lines
 
 
+_LEGEND = ("rate/step: censored exponential MLE (its CI is the inverse of the mean's); cens: still inside at "
+           "run.max_steps; div: diverged; unst: escapes while GD's step was linearly unstable; KS p: test of the "
+           "exponential exit law")
+
+
 def format_table(out: ExperimentOutput) -> str:
-    """Plain-text tables: the escape (one row per σ); with ``run.preference`` the escape back and the
-    long-run preference; with an occupation run its two halves and whether it settled."""
+    """Plain-text tables, at most 80 columns (long notes wrap onto indented lines): the escape (one row per
+    σ); with ``run.preference`` the escape back and the long-run preference; with an occupation run its two
+    halves and whether it settled."""
     exp = build(out.config)
     a, b = exp.names
     r0 = out.config["run"]
     both = exp.reverse_exit is not None
-    lines = [f"Escape{f' from the {a} minimum' if both else ''} (x0 = {_pt(exp.x0)}, exit {_exit_text(exp.exit)}; "
-             f"{r0['particles']} particles, at most {r0['max_steps']} steps):"]
+    lines = _wrap(f"Escape{f' from the {a} minimum' if both else ''} (x0 = {_pt(exp.x0)}, exit "
+                  f"{_exit_text(exp.exit)}; {r0['particles']} particles, at most {r0['max_steps']} steps):")
     lines += _escape_rows(out.runs, lambda r: r.escape)
     if both and any(r.reverse is not None for r in out.runs):
-        lines += ["", f"Escape back from the {b} minimum (x0 = {_pt(exp.reverse_x0)}, exit "
-                      f"{_exit_text(exp.reverse_exit)}):"]
+        lines += [""] + _wrap(f"Escape back from the {b} minimum (x0 = {_pt(exp.reverse_x0)}, exit "
+                              f"{_exit_text(exp.reverse_exit)}):")
         lines += _escape_rows(out.runs, lambda r: r.reverse)
-        lines += ["", f"Long-run preference: share of time whose last-visited minimum is the {b} one, "
-                      f"tau_{b}/(tau_{a} + tau_{b}) (tau: mean escape steps):"]
-        head = f"{'sigma':>7} {f'tau_{b}/tau_{a} [95% CI]':>30} {f'{b} share [95% CI]':>26}  note"
+        lines += [""] + _wrap(f"Long-run preference: share of time whose last-visited minimum is the {b} one, "
+                              f"tau_{b}/(tau_{a} + tau_{b}) (tau: mean escape steps):")
+        head = f"{'sigma':>6} {f'tau_{b}/tau_{a} [95% CI]':>28} {f'{b} share [95% CI]':>22}"
         lines += [head, "-" * len(head)]
         for r in out.runs:
             if r.reverse is None:
                 continue
             p = preference_summary(exp, r.escape, r.reverse)
             if p["settled"]:
-                ratio = _ci(p["tau_ratio"], *p["tau_ratio_ci"], ".4g")
+                ratio = _ci(p["tau_ratio"], *p["tau_ratio_ci"])
                 share = _ci(p[f"{b}_share"], *p[f"{b}_share_ci"], ".3f")
-                lines.append(f"{r.sigma:>7.4g} {ratio:>30} {share:>26}")
+                lines.append(f"{r.sigma:>6.4g} {ratio:>28} {share:>22}")
             else:
-                lines.append(f"{r.sigma:>7.4g} {'not settled':>30} {'not settled':>26}  {p['note']}")
+                lines.append(f"{r.sigma:>6.4g} {'not settled':>28} {'not settled':>22}")
+                lines += _wrap(p["note"], "       ")
     occ = [(r, _occupation_summary(exp, r)) for r in out.runs]
     occ = [(r, o) for r, o in occ if o is not None]
     if occ:
         nb = len(occ[0][1]["first_half_fractions"])
-        lines += ["", f"Occupation without exit ({occ[0][1]['steps']} steps from x0; fraction of time in each basin "
-                      f"along coordinate 0, split at {occ[0][1]['basin_edges']}; first half = burn-in, the "
-                      "second half gives the long-run value if its two quarters agree):"]
-        head = f"{'sigma':>7} {'1st half':>{8 * nb + 2}} {'2nd half':>{8 * nb + 2}} {'long-run':>{8 * nb + 2}}  note"
+        lines += [""] + _wrap(f"Occupation without exit ({occ[0][1]['steps']} steps from x0; fraction of time in "
+                              f"each basin along coordinate 0, split at {occ[0][1]['basin_edges']}; first half = "
+                              "burn-in, the second half gives the long-run value if its two quarters agree):")
+        w = max(8 * nb, 11)
+        head = f"{'sigma':>6} {'1st half':>{w}} {'2nd half':>{w}} {'long-run':>{w}}"
         lines += [head, "-" * len(head)]
         for r, o in occ:
             f = lambda v: "[" + ", ".join(f"{x:.3f}" for x in v) + "]"  # noqa: E731
             lr = f(o["basin_fractions"]) if o["settled"] else "not settled"
-            lines.append(f"{r.sigma:>7.4g} {f(o['first_half_fractions']):>{8 * nb + 2}} "
-                         f"{f(o['second_half_fractions']):>{8 * nb + 2}} {lr:>{8 * nb + 2}}  {o['note'] or ''}")
+            lines.append(f"{r.sigma:>6.4g} {f(o['first_half_fractions']):>{w}} "
+                         f"{f(o['second_half_fractions']):>{w}} {lr:>{w}}")
+            if o["note"]:
+                lines += _wrap(o["note"], "       ")
+    lines += [""] + _wrap(_LEGEND)
     return "\n".join(lines)
+
+
+def result_rows(out: ExperimentOutput) -> list:
+    """One flat dict per σ and direction (``run`` = "escape" or "escape back"): the escape summary's numbers
+    (CIs as ``_low``/``_high`` columns) and, on the "escape" row, the long-run share of the target minimum
+    with its CI where ``run.preference`` was run and settled.  What ``leap-sde simulate --format csv`` prints."""
+    exp = build(out.config)
+    rows = []
+    for r in out.runs:
+        for label, res in (("escape", r.escape), ("escape back", r.reverse)):
+            if res is None:
+                continue
+            e = escape_summary(res)
+            row = {"sigma": r.sigma, "run": label, "method": e.get("method", "brute-force")}
+            for k in ("mean_steps", "rate_per_step", "mean_time", "rate_per_time"):
+                ci = e.get(k + "_ci") if k != "rate_per_step" else e.get("rate_ci")
+                row[k] = e.get(k)
+                row[k + "_ci_low"], row[k + "_ci_high"] = ci if ci else (None, None)
+            for k in ("n_particles", "n_escaped", "n_censored", "n_diverged", "n_unstable", "ks_pvalue"):
+                row[k] = e.get(k)
+            row["target_share"] = row["target_share_ci_low"] = row["target_share_ci_high"] = None
+            if label == "escape" and r.reverse is not None:
+                p = preference_summary(exp, r.escape, r.reverse)
+                if p["settled"]:
+                    b = exp.names[1]
+                    row["target_share"] = p[f"{b}_share"]
+                    row["target_share_ci_low"], row["target_share_ci_high"] = p[f"{b}_share_ci"]
+            rows.append(row)
+    return rows
 
 
 def _exit_text(e):
