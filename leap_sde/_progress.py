@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["bars_shown", "PhaseBar"]
+__all__ = ["bars_shown", "PhaseBar", "RunBars"]
 
 
 def bars_shown() -> bool:
     """True when a bar can be drawn: stderr is a terminal, or tqdm.auto picked its notebook widget."""
-    from tqdm.auto import tqdm
+    import warnings
+
     from tqdm.std import tqdm as std_tqdm
 
-    if tqdm is not std_tqdm:  # IPython kernel: the notebook widget
+    with warnings.catch_warnings():  # tqdm.auto does the same (it warns about notebook mode otherwise)
+        warnings.simplefilter("ignore")
+        from tqdm.autonotebook import tqdm as auto_tqdm
+    if auto_tqdm is not std_tqdm:  # an IPython kernel: tqdm.auto draws the notebook widget
         return True
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
@@ -42,3 +46,43 @@ class PhaseBar:
 
     def close(self):
         self._bar.close()
+
+
+def _module():
+    """This module, looked up at call time (tests replace its functions)."""
+    return sys.modules[__name__]
+
+
+class RunBars:
+    """The progress of :func:`run_experiment`: one labelled bar per phase (``progress=True``), the user's
+    callable for every simulate call, or nothing."""
+
+    def __init__(self, progress, n_sigma):
+        if progress is not True and progress is not False and progress is not None and not callable(progress):
+            raise ValueError(f"progress must be a bool or a callable, got {progress!r}")
+        self.user = progress if callable(progress) else None
+        self.shown = progress is True and _module().bars_shown()
+        self.n_sigma = n_sigma
+
+    def label(self, i, sigma, phase):
+        where = f" [{i + 1}/{self.n_sigma}]" if self.n_sigma > 1 else ""
+        return f"σ={sigma:g}{where} {phase}"
+
+    def phase(self, label, total, *, escapes=True):
+        """A context manager yielding ``segment(offset) -> progress argument`` for the phase's simulate calls."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def cm():
+            if self.user is not None:
+                yield lambda offset=0: self.user
+            elif self.shown:
+                bar = _module().PhaseBar(label, total, escapes=escapes)
+                try:
+                    yield bar.segment
+                finally:
+                    bar.close()
+            else:
+                yield lambda offset=0: False
+
+        return cm()
