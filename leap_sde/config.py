@@ -4,6 +4,10 @@
 Every key has a type and a range; an unknown section or key, a wrong type or an out-of-range value raises
 :class:`ConfigError` naming the key and listing the valid ones (the command line turns it into exit code 2).
 :func:`leap_sde.experiment.build` turns a resolved config into the objects :func:`leap_sde.simulate` takes.
+Defaults come from :data:`SCHEMA` alone (not from the built-in default experiment, :data:`DEFAULT_CONFIG`,
+which applies only when no config is given); :func:`key_rows` / ``leap-sde keys`` list every key with its
+type, default, valid range and meaning.  ``dynamics.temperature`` T is the Langevin parametrisation of white
+noise: scale ``s = sqrt(2T/η)``, diffusion ``D = η s²/2 = T`` (docs/theory.md §0.2).
 """
 from __future__ import annotations
 
