@@ -100,7 +100,7 @@ class StudyConfig:
     ts_seed: int = 12345
     alpha: float = 0.05
     # simulator (item 5)
-    sim_particles: int = 2000
+    sim_particles: int = 10_000
     sim_budget: int = 400_000
     sim_seed: int = 2026
 
@@ -188,16 +188,22 @@ def train_one(task, data, opt_name, sched, sigma, mode, seed, cfg: StudyConfig) 
         test_err = float((model(Xte).argmax(1) != yte).float().mean())
         train_err = float((model(Xtr).argmax(1) != ytr).float().mean())
         train_loss = float(nn.functional.cross_entropy(model(Xtr), ytr))
-    eig = lt.hessian_eigenvalues(model, closure, k=1, tol=cfg.lanczos_tol, seed=seed)
-    tr = lt.hessian_trace(model, closure, n_samples=cfg.hutchinson, seed=seed)
-    u = eig.eigenvectors[0].double()
-    finite = math.isfinite(train_loss)
+    finite = math.isfinite(train_loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    lam = trace = trace_se = u4 = float("nan")
+    if finite:  # a diverged run (non-finite weights) has no Hessian: recorded as diverged, λ and trace NaN
+        try:
+            eig = lt.hessian_eigenvalues(model, closure, k=1, tol=cfg.lanczos_tol, seed=seed)
+        except Exception:  # ARPACK failure: power iteration instead (same start seed)
+            eig = lt.hessian_eigenvalues(model, closure, k=1, method="power", tol=cfg.lanczos_tol, maxiter=500,
+                                         seed=seed)
+        tr = lt.hessian_trace(model, closure, n_samples=cfg.hutchinson, seed=seed)
+        lam, trace, trace_se = float(eig.eigenvalues[0]), tr.trace, tr.stderr
+        u4 = float((eig.eigenvectors[0].double() ** 4).sum())
     return {"task": task, "optimizer": opt_name, "schedule": sched, "sigma_rel": sigma,
-            "mode": mode if sigma > 0 else "none", "seed": seed, "test_error": test_err, "train_error": train_err,
-            "train_loss": train_loss, "lambda_max": float(eig.eigenvalues[0]) if finite else float("nan"),
-            "trace": tr.trace if finite else float("nan"), "trace_stderr": tr.stderr,
-            "u4": float((u ** 4).sum()), "n_params": sum(p.numel() for p in model.parameters()), "steps": total,
-            "train_s": t_train, "total_s": time.perf_counter() - t0}
+            "mode": mode if sigma > 0 else "none", "seed": seed, "diverged": int(not finite), "test_error": test_err,
+            "train_error": train_err, "train_loss": train_loss, "lambda_max": lam, "trace": trace,
+            "trace_stderr": trace_se, "u4": u4, "n_params": sum(p.numel() for p in model.parameters()),
+            "steps": total, "train_s": t_train, "total_s": time.perf_counter() - t0}
 
 
 def settings(cfg: StudyConfig):
@@ -287,6 +293,8 @@ def analyse(rows: list[dict], cfg: StudyConfig) -> dict:
                     b = base.get((task, o, sc, r["seed"]))
                     if b is not None:
                         dv = _delta(metric, r[metric], b[metric])
+                        if not math.isfinite(dv):  # a diverged run has no Hessian: the pair is dropped
+                            continue
                         ds.append(dv)
                         per_seed.setdefault(r["seed"], []).append(dv)
                 if not ds:
@@ -294,10 +302,14 @@ def analyse(rows: list[dict], cfg: StudyConfig) -> dict:
                 b0 = np.array([base[(task, o, sc, sd)][metric] for sd in cfg.seeds if (task, o, sc, sd) in base])
                 cells.append({"metric": metric, "task": task, "optimizer": o, "mode": mode, "sigma_rel": s,
                               "schedule": sc, "baseline_mean": float(np.nanmean(b0)), **paired(np.array(ds))})
+            # a seed enters the pooled comparison only with all its schedules (none diverged)
             pooled_d = np.array([np.mean(v) for v in per_seed.values() if len(v) == len(cfg.schedules)])
+            n_div = sum(r["diverged"] for r in rows if (r["task"], r["optimizer"], r["mode"], r["sigma_rel"])
+                        == (task, o, mode, s))
             b0 = np.array([r[metric] for r in rows if r["sigma_rel"] == 0 and r["task"] == task and r["optimizer"] == o])
             pooled.append({"metric": metric, "task": task, "optimizer": o, "mode": mode, "sigma_rel": s,
-                           "schedule": "pooled", "baseline_mean": float(np.nanmean(b0)), **paired(pooled_d)})
+                           "schedule": "pooled", "baseline_mean": float(np.nanmean(b0)), "n_diverged": n_div,
+                           **paired(pooled_d)})
     for table in (cells, pooled):
         for metric in METRICS:
             fam = [c for c in table if c["metric"] == metric]
@@ -400,6 +412,7 @@ def simulate_preference(cfg: StudyConfig, optimizers, u4: dict, quick=False) -> 
 
     for o in optimizers:
         eta, opt = setups[o]
+        seeds = ss.spawn(2)  # common random numbers: every variant of this optimizer uses the same streams
         variants = [("none", 0.0, 0.0)]
         for s in cfg.sigmas:
             variants += [("per-coordinate", s, s), ("scalar", s, s),
@@ -408,7 +421,7 @@ def simulate_preference(cfg: StudyConfig, optimizers, u4: dict, quick=False) -> 
         for mode, s, s_eff in variants:
             leap = None if s_eff == 0 else ls.LEAP(s_eff, mode="scalar" if mode == "scalar" else "per-coordinate",
                                                     relative=True)
-            lr, se, n_esc = log_ratio(eta, opt, leap, ss.spawn(2))
+            lr, se, n_esc = log_ratio(eta, opt, leap, seeds)
             row = {"optimizer": o, "sim_eta": eta, "mode": mode, "sigma_rel": s, "sigma_eff": s_eff,
                    "log_ratio": lr, "log_ratio_se": se, "min_escaped": n_esc, "particles": n}
             if base is None:
@@ -431,6 +444,71 @@ def _atomic_csv(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     rt.write_csv(tmp, rows)
     os.replace(tmp, path)
+
+
+def _fmt_ci(c, scale=1.0, pct=False):
+    if pct:  # relative effect from a log-ratio
+        f = lambda v: 100.0 * math.expm1(v)  # noqa: E731
+        return f"{f(c['mean']):+.1f} % [{f(c['ci_lo']):+.1f}, {f(c['ci_hi']):+.1f}]"
+    return f"{c['mean'] * scale:+.2f} [{c['ci_lo'] * scale:+.2f}, {c['ci_hi'] * scale:+.2f}]"
+
+
+def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig) -> str:
+    """The tables of the README's study section (pooled comparisons, the lead, claims, simulator)."""
+    L = []
+    n = len(cfg.seeds)
+    P = res["pooled"]
+    groups = [(c["task"], c["optimizer"], c["mode"], c["sigma_rel"]) for c in P if c["metric"] == "lambda_max"]
+    get = {(c["metric"], c["task"], c["optimizer"], c["mode"], c["sigma_rel"]): c for c in P}
+    L.append(f"Primary comparisons (paired Δ vs σ = 0, per-seed mean over the {len(cfg.schedules)} schedules, "
+             f"n = {n} seeds; 95 % t-CI; p after Holm within the metric's family of {len(groups)}; MDE = smallest "
+             f"effect detected with 80 % power at α/{len(groups)}):")
+    L.append("")
+    L.append("| task | optimizer | mode | σ/lr | Δ test error (pp) | p_Holm | MDE (pp) | Δ λ_max | p_Holm | MDE | "
+             "Δ trace | p_Holm | MDE |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for g in groups:
+        e, lm, tr = (get[(m, *g)] for m in METRICS)
+        L.append(f"| {g[0]} | {g[1]} | {g[2]} | {g[3]:g} | {_fmt_ci(e)} | {e['p_holm']:.3g} | {e['mde']:.2f} | "
+                 f"{_fmt_ci(lm, pct=True)} | {lm['p_holm']:.3g} | {100 * math.expm1(lm['mde']):.1f} % | "
+                 f"{_fmt_ci(tr, pct=True)} | {tr['p_holm']:.3g} | {100 * math.expm1(tr['mde']):.1f} % |")
+    L.append("")
+    L.append(f"The scalar-mode lead (λ_max, SGD + momentum; its own Holm family of {len(res['lead'])}):")
+    L.append("")
+    L.append("| task | σ/lr | Δ λ_max [95 % CI] | p (raw) | p_Holm | MDE | verdict |")
+    L.append("|---|---|---|---|---|---|---|")
+    for c in res["lead"]:
+        L.append(f"| {c['task']} | {c['sigma_rel']:g} | {_fmt_ci(c, pct=True)} | {c['p']:.2g} | {c['p_holm']:.2g} | "
+                 f"{100 * math.expm1(c['mde']):.1f} % | {c['verdict']} |")
+    L.append("")
+    L.append("| claim | verdict | confirmed / refuted / undetectable | median MDE (relative) |")
+    L.append("|---|---|---|---|")
+    for claim, v in verdicts.items():
+        L.append(f"| {claim} | **{v['verdict']}** | {v['n_confirmed']} / {v['n_refuted']} / {v['n_undetectable']} | "
+                 f"{100 * v['median_mde_relative']:.1f} % |")
+    if sim:
+        L.append("")
+        L.append("Simulator (SharpFlatWell, h_sharp/h_flat = 4, SGD-like noise) next to training: change of "
+                 "ln(τ_flat/τ_sharp) with LEAP (> 0: stronger flat preference), ± SE; training: pooled Δ λ_max "
+                 "[95 % CI] per task (< 0: flatter).")
+        L.append("")
+        tasks = sorted({c["task"] for c in P}, key=TASKS.index)
+        L.append("| optimizer | mode | σ/lr | σ_eff (sim) | sim Δ ln(τ_f/τ_s) | " + " | ".join(
+            f"training Δ λ_max, {t}" for t in tasks) + " |")
+        L.append("|---|---|---|---|---|" + "---|" * len(tasks))
+        for r in sim:
+            if r["mode"] == "none":
+                L.append(f"| {r['optimizer']} | no LEAP | 0 | 0 | ln(τ_f/τ_s) = {r['log_ratio']:.2f} ± "
+                         f"{r['log_ratio_se']:.2f} |" + " |" * len(tasks))
+                continue
+            tmode = "scalar" if r["mode"] == "scalar" else "per-coordinate"
+            cols = []
+            for t in tasks:
+                c = get.get(("lambda_max", t, r["optimizer"], tmode, r["sigma_rel"]))
+                cols.append(_fmt_ci(c, pct=True) if c else "–")
+            L.append(f"| {r['optimizer']} | {r['mode']} | {r['sigma_rel']:g} | {r['sigma_eff']:.3g} | "
+                     f"{r['change_vs_no_leap']:+.2f} ± {r['change_se']:.2f} | " + " | ".join(cols) + " |")
+    return "\n".join(L) + "\n"
 
 
 def read_runs(path: Path) -> list[dict]:
@@ -515,20 +593,41 @@ def main(argv=None):
         t_train = float("nan")
     else:
         jobs = list(plan(cfg))
-        rows, data = [], {}
+        data = {}
         from tqdm.auto import tqdm
 
-        for task, o, sc, sigma, mode, seed in tqdm(jobs, desc="study runs", unit="run", mininterval=10):
-            if task not in data:
-                data[task] = load_task(task, cfg)
-            rows.append(train_one(task, data[task], o, sc, sigma, mode, seed, cfg))
+        # finished runs are appended to a journal, so an interrupted study resumes where it stopped
+        journal = args.out / "runs.partial.jsonl"
+        done = {}
+        if journal.exists() and not args.quick:
+            for line in journal.read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by an interruption
+                done[(r["task"], r["optimizer"], r["schedule"], r["sigma_rel"], r["mode_asked"], r["seed"])] = r
+        rows = []
+        with open(journal, "a" if not args.quick else "w") as jf:
+            for job in tqdm(jobs, desc="study runs", unit="run", mininterval=10):
+                task, o, sc, sigma, mode, seed = job
+                if job in done:
+                    rows.append(done[job])
+                    continue
+                if task not in data:
+                    data[task] = load_task(task, cfg)
+                r = {**train_one(task, data[task], o, sc, sigma, mode, seed, cfg), "mode_asked": mode}
+                jf.write(json.dumps(r) + "\n")
+                jf.flush()
+                rows.append(r)
+        rows = [{k: v for k, v in r.items() if k != "mode_asked"} for r in rows]
         t_train = time.time() - t0
         _atomic_csv(args.out / "runs.csv", rows)
+        journal.unlink()
     res = analyse(rows, cfg)
     verdicts = claim_verdicts(res)
     sim = []
     if not args.skip_sim:
-        u4 = {o: float(np.median([r["u4"] for r in rows if r["optimizer"] == o])) for o in cfg.optimizers}
+        u4 = {o: float(np.nanmedian([r["u4"] for r in rows if r["optimizer"] == o])) for o in cfg.optimizers}
         sim = simulate_preference(cfg, cfg.optimizers, u4, quick=args.quick)
         _atomic_csv(args.out / "simulator.csv", sim)
     _atomic_csv(args.out / "pooled.csv", res["pooled"])
@@ -541,6 +640,7 @@ def main(argv=None):
                "verdicts": verdicts, "lead": res["lead"], "pooled": res["pooled"], "simulator": sim}
     _atomic_write(args.out / "summary.json", json.dumps(_json_safe(summary), indent=2))
     plot(res, args.out, cfg)
+    _atomic_write(args.out / "report.md", report_markdown(res, verdicts, sim, cfg))
     print_report(res, verdicts, sim)
     print(f"{len(rows)} runs, {summary['wall_s']:.0f} s; results in {args.out}")
     return summary
