@@ -103,6 +103,7 @@ class StudyConfig:
     sim_particles: int = 10_000
     sim_budget: int = 400_000
     sim_seed: int = 2026
+    lyapunov_steps: int = 50_000  # random matrices per Lyapunov-exponent estimate (stability thresholds)
 
     def epochs_for(self, task: str) -> int:
         return (self.epochs or {"mnist1d": 20, "teacher": 15, "digits": 12})[task]
@@ -432,6 +433,62 @@ def simulate_preference(cfg: StudyConfig, optimizers, u4: dict, quick=False) -> 
     return out
 
 
+def _bisect_log(f, lo, hi, iters=40):
+    """Root of an increasing f on [lo, hi] by bisection in log h (nan if no sign change)."""
+    if not (f(lo) < 0 < f(hi)):
+        return float("nan")
+    for _ in range(iters):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return math.sqrt(lo * hi)
+
+
+def momentum_thresholds(rows: list[dict], cfg: StudyConfig, eta=0.05, mu=0.9) -> list[dict]:
+    """Largest stable curvature of the heavy ball (η = 0.05, μ = 0.9, training's) under scalar LEAP, next to the
+    λ_max that training reached at the constant rate.
+
+    Linearised along a Hessian eigendirection of curvature h, heavy ball + LEAP is the random recursion
+    (θ, b) ← (M₀ + ε M₁)(θ, b) (docs/theory.md §9.1).  Mean-square threshold h_ms: spectral radius of
+    E[A⊗A] = 1 (``theory.momentum_mean_square_radius``); almost-sure threshold h_as: top Lyapunov exponent = 0
+    (``theory.momentum_lyapunov_exponent``, Monte Carlo, ``cfg.lyapunov_steps`` steps, bisection in log h).
+    Per-coordinate LEAP along a delocalised eigenvector acts like σ_eff = σ (Σu_i⁴)^{1/2}.
+    """
+    from leap_sde import theory as th
+
+    out, cache = [], {}
+    for task in cfg.tasks:
+        if "momentum" not in (cfg.lead_task_optimizers if task == "digits" else cfg.optimizers):
+            continue
+        sel = [r for r in rows if r["task"] == task and r["optimizer"] == "momentum" and r["schedule"] == "constant"]
+        if not sel:
+            continue
+        base = np.array([r["lambda_max"] for r in sel if r["sigma_rel"] == 0])
+        for mode in cfg.modes:
+            for sg in cfg.sigmas:
+                rs = [r for r in sel if r["sigma_rel"] == sg and r["mode"] == mode]
+                lam = np.array([r["lambda_max"] for r in rs], dtype=float)
+                u4 = float(np.nanmedian([r["u4"] for r in rs])) if rs else float("nan")
+                s_eff = sg if mode == "scalar" else sg * math.sqrt(u4)
+                h_ms = _bisect_log(lambda h: th.momentum_mean_square_radius(h, eta, mu, s_eff, relative=True) - 1,
+                                   1e-3, 1e4)
+                if s_eff not in cache:
+                    cache[s_eff] = _bisect_log(
+                        lambda h: th.momentum_lyapunov_exponent(h, eta, mu, s_eff, relative=True,
+                                                                n_steps=cfg.lyapunov_steps, seed=5)[0],
+                        1e-2, 1e4, iters=16 if cfg.lyapunov_steps >= 20_000 else 6)
+                h_as = cache[s_eff]
+                fin = lam[np.isfinite(lam)]
+                out.append({"task": task, "mode": mode, "sigma_rel": sg, "sigma_eff": s_eff,
+                            "lambda_max_no_leap_mean": float(np.nanmean(base)),
+                            "lambda_max_mean": float(fin.mean()) if fin.size else float("nan"),
+                            "lambda_max_min": float(fin.min()) if fin.size else float("nan"),
+                            "lambda_max_max": float(fin.max()) if fin.size else float("nan"),
+                            "n": int(fin.size), "n_diverged": int(sum(r["diverged"] for r in rs)),
+                            "h_mean_square": h_ms, "h_almost_sure": h_as,
+                            "h_no_leap": th.heavy_ball_stability_threshold(eta, mu)})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # output
 def _atomic_write(path: Path, text: str) -> None:
@@ -453,7 +510,7 @@ def _fmt_ci(c, scale=1.0, pct=False):
     return f"{c['mean'] * scale:+.2f} [{c['ci_lo'] * scale:+.2f}, {c['ci_hi'] * scale:+.2f}]"
 
 
-def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig) -> str:
+def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig, thresholds=()) -> str:
     """The tables of the README's study section (pooled comparisons, the lead, claims, simulator)."""
     L = []
     n = len(cfg.seeds)
@@ -508,6 +565,19 @@ def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig
                 cols.append(_fmt_ci(c, pct=True) if c else "–")
             L.append(f"| {r['optimizer']} | {r['mode']} | {r['sigma_rel']:g} | {r['sigma_eff']:.3g} | "
                      f"{r['change_vs_no_leap']:+.2f} ± {r['change_se']:.2f} | " + " | ".join(cols) + " |")
+    if thresholds:
+        L.append("")
+        L.append("Heavy ball (η = 0.05, μ = 0.9) at the constant rate: λ_max reached by training (mean [min, max] over "
+                 "seeds) against the largest stable curvature with LEAP — mean-square h_ms and almost-sure h_as "
+                 f"(no LEAP: {thresholds[0]['h_no_leap']:.0f}); per-coordinate LEAP with σ_eff = σ(Σu_i⁴)^(1/2).")
+        L.append("")
+        L.append("| task | mode | σ/lr | σ_eff | λ_max no LEAP | λ_max with LEAP | h_ms | h_as | diverged |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for t in thresholds:
+            L.append(f"| {t['task']} | {t['mode']} | {t['sigma_rel']:g} | {t['sigma_eff']:.3g} | "
+                     f"{t['lambda_max_no_leap_mean']:.2f} | {t['lambda_max_mean']:.2f} [{t['lambda_max_min']:.2f}, "
+                     f"{t['lambda_max_max']:.2f}] | {t['h_mean_square']:.3g} | {t['h_almost_sure']:.3g} | "
+                     f"{t['n_diverged']} |")
     return "\n".join(L) + "\n"
 
 
@@ -581,9 +651,9 @@ def main(argv=None):
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     cfg = StudyConfig()
     if args.quick:
-        cfg = StudyConfig(tasks=("mnist1d", "teacher"), schedules=("cosine",), sigmas=(1.0,), seeds=(0, 1, 2),
+        cfg = StudyConfig(tasks=("mnist1d", "teacher"), schedules=("constant",), sigmas=(1.0,), seeds=(0, 1, 2),
                           epochs={"mnist1d": 1, "teacher": 1, "digits": 1}, hutchinson=4, hessian_subset=300,
-                          ts_train=400, ts_test=400, lanczos_tol=1e-2)
+                          ts_train=400, ts_test=400, lanczos_tol=1e-2, lyapunov_steps=2000)
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -630,6 +700,9 @@ def main(argv=None):
         u4 = {o: float(np.nanmedian([r["u4"] for r in rows if r["optimizer"] == o])) for o in cfg.optimizers}
         sim = simulate_preference(cfg, cfg.optimizers, u4, quick=args.quick)
         _atomic_csv(args.out / "simulator.csv", sim)
+    thresholds = momentum_thresholds(rows, cfg)
+    if thresholds:
+        _atomic_csv(args.out / "stability.csv", thresholds)
     _atomic_csv(args.out / "pooled.csv", res["pooled"])
     _atomic_csv(args.out / "cells.csv", res["cells"])
     summary = {"config": asdict(cfg), "n_runs": len(rows), "train_wall_s": t_train, "wall_s": time.time() - t0,
@@ -637,10 +710,11 @@ def main(argv=None):
                "statistics": "paired differences vs σ=0 (same seed and schedule); primary = per-seed mean over "
                              "schedules, two-sided t-interval/t-test, Holm within each metric's family; MDE at "
                              "80% power at α/m by the noncentral t",
-               "verdicts": verdicts, "lead": res["lead"], "pooled": res["pooled"], "simulator": sim}
+               "verdicts": verdicts, "lead": res["lead"], "pooled": res["pooled"], "simulator": sim,
+               "stability": thresholds}
     _atomic_write(args.out / "summary.json", json.dumps(_json_safe(summary), indent=2))
     plot(res, args.out, cfg)
-    _atomic_write(args.out / "report.md", report_markdown(res, verdicts, sim, cfg))
+    _atomic_write(args.out / "report.md", report_markdown(res, verdicts, sim, cfg, thresholds))
     print_report(res, verdicts, sim)
     print(f"{len(rows)} runs, {summary['wall_s']:.0f} s; results in {args.out}")
     return summary

@@ -83,7 +83,8 @@ def test_quick_run_writes_tables_and_verdicts(tmp_path):
     finally:  # main() sets 1 thread; give the session its threads back
         torch.set_num_threads(threads[0])
         numba.set_num_threads(threads[1])
-    for f in ("runs.csv", "pooled.csv", "cells.csv", "simulator.csv", "summary.json", "study_effects.png"):
+    for f in ("runs.csv", "pooled.csv", "cells.csv", "simulator.csv", "stability.csv", "summary.json", "report.md",
+              "study_effects.png"):
         assert (tmp_path / f).exists(), f
     js = json.loads((tmp_path / "summary.json").read_text())
     assert set(js["verdicts"]) == {"LEAP lowers lambda_max", "LEAP lowers the Hessian trace",
