@@ -151,20 +151,21 @@ def load_task(task: str, cfg: StudyConfig):
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
-def make_inner(name: str, params):
+def make_inner(name: str, params, lr_factor: float = 1.0):
     if name == "momentum":
-        return torch.optim.SGD(params, lr=0.05, momentum=0.9)
+        return torch.optim.SGD(params, lr=0.05 * lr_factor, momentum=0.9)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-2)
+        return torch.optim.AdamW(params, lr=2e-3 * lr_factor, weight_decay=1e-2)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
-def train_one(task, data, opt_name, sched, sigma, mode, seed, cfg: StudyConfig) -> dict:
-    """One training run; σ = 0 is the unperturbed baseline of the pair (mode is then irrelevant)."""
+def train_one(task, data, opt_name, sched, sigma, mode, seed, cfg: StudyConfig, lr_factor: float = 1.0) -> dict:
+    """One training run; σ = 0 is the unperturbed baseline of the pair (mode is then irrelevant).
+    ``lr_factor`` scales the optimizer's lr (the learning-rate control only)."""
     Xtr, ytr, Xte, yte, make = data
     torch.manual_seed(seed)  # same init for every LEAP setting of this seed
     model = make()
-    inner = make_inner(opt_name, model.parameters())
+    inner = make_inner(opt_name, model.parameters(), lr_factor)
     opt = lt.LEAP(inner, sigma=sigma, mode=mode, relative=True, seed=7919 * seed + 1) if sigma > 0 else inner
     n, epochs, batch = len(Xtr), cfg.epochs_for(task), cfg.batch_for(task)
     spe = n // batch
@@ -489,6 +490,33 @@ def momentum_thresholds(rows: list[dict], cfg: StudyConfig, eta=0.05, mu=0.9) ->
     return out
 
 
+def lr_control(rows: list[dict], cfg: StudyConfig) -> list[dict]:
+    """Is scalar LEAP just a larger learning rate?  σ = 0 runs at lr·(1 + σ²) (the same E η̃² as scalar LEAP at
+    σ·lr: η̃ = η(1 + σz)), SGD + momentum, constant rate, same seeds, inits and batch orders; paired Δ vs the
+    baseline next to scalar LEAP's Δ (constant schedule only)."""
+    out = []
+    base = {(r["task"], r["seed"]): r for r in rows if r["optimizer"] == "momentum" and r["schedule"] == "constant"
+            and r["sigma_rel"] == 0}
+    for task in cfg.tasks:
+        data = load_task(task, cfg)
+        for sg in cfg.sigmas:
+            f = 1.0 + sg * sg
+            runs = [train_one(task, data, "momentum", "constant", 0.0, "per-coordinate", seed, cfg, lr_factor=f)
+                    for seed in cfg.seeds]
+            leap = {r["seed"]: r for r in rows if (r["task"], r["optimizer"], r["schedule"], r["mode"], r["sigma_rel"])
+                    == (task, "momentum", "constant", "scalar", sg)}
+            row = {"task": task, "sigma_rel": sg, "lr_factor": f, "n_diverged": sum(r["diverged"] for r in runs)}
+            for metric in ("lambda_max", "test_error"):
+                dc = [_delta(metric, r[metric], base[(task, r["seed"])][metric]) for r in runs]
+                dl = [_delta(metric, leap[sd][metric], base[(task, sd)][metric]) for sd in cfg.seeds if sd in leap]
+                dc, dl = np.array([v for v in dc if math.isfinite(v)]), np.array([v for v in dl if math.isfinite(v)])
+                for tag, d in (("lr_control", dc), ("scalar_leap", dl)):
+                    pr = paired(d) if len(d) else {"mean": float("nan"), "ci_lo": float("nan"), "ci_hi": float("nan")}
+                    row.update({f"{tag}_{metric}_{k}": pr[k] for k in ("mean", "ci_lo", "ci_hi")})
+            out.append(row)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # output
 def _atomic_write(path: Path, text: str) -> None:
@@ -510,7 +538,7 @@ def _fmt_ci(c, scale=1.0, pct=False):
     return f"{c['mean'] * scale:+.2f} [{c['ci_lo'] * scale:+.2f}, {c['ci_hi'] * scale:+.2f}]"
 
 
-def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig, thresholds=()) -> str:
+def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig, thresholds=(), control=()) -> str:
     """The tables of the README's study section (pooled comparisons, the lead, claims, simulator)."""
     L = []
     n = len(cfg.seeds)
@@ -578,6 +606,20 @@ def report_markdown(res: dict, verdicts: dict, sim: list[dict], cfg: StudyConfig
                      f"{t['lambda_max_no_leap_mean']:.2f} | {t['lambda_max_mean']:.2f} [{t['lambda_max_min']:.2f}, "
                      f"{t['lambda_max_max']:.2f}] | {t['h_mean_square']:.3g} | {t['h_almost_sure']:.3g} | "
                      f"{t['n_diverged']} |")
+    if control:
+        L.append("")
+        L.append("Learning-rate control (SGD + momentum, constant rate, paired with the same baseline runs): σ = 0 at "
+                 "lr·(1 + σ²), the same E η̃² as scalar LEAP at σ·lr, against scalar LEAP itself.")
+        L.append("")
+        L.append("| task | σ/lr | lr factor | Δ λ_max, lr control | Δ λ_max, scalar LEAP | Δ test error (pp), lr control | "
+                 "Δ test error (pp), scalar LEAP | control runs diverged |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for c in control:
+            g = lambda tag, m: {k: c[f"{tag}_{m}_{k}"] for k in ("mean", "ci_lo", "ci_hi")}  # noqa: E731
+            L.append(f"| {c['task']} | {c['sigma_rel']:g} | {c['lr_factor']:g} | "
+                     f"{_fmt_ci(g('lr_control', 'lambda_max'), pct=True)} | {_fmt_ci(g('scalar_leap', 'lambda_max'), pct=True)} | "
+                     f"{_fmt_ci(g('lr_control', 'test_error'))} | {_fmt_ci(g('scalar_leap', 'test_error'))} | "
+                     f"{c['n_diverged']} |")
     return "\n".join(L) + "\n"
 
 
@@ -640,6 +682,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
     ap.add_argument("--skip-sim", action="store_true", help="skip the simulator comparison")
+    ap.add_argument("--control", action="store_true",
+                    help="also run the learning-rate control (σ = 0 at lr·(1 + σ²), momentum, constant rate)")
     ap.add_argument("--reanalyse", action="store_true",
                     help="read OUT/runs.csv (from an earlier run of the same design) instead of training")
     ap.add_argument("--threads", type=int, default=1, help="torch/numba threads (default 1: shared machine)")
@@ -700,21 +744,26 @@ def main(argv=None):
         u4 = {o: float(np.nanmedian([r["u4"] for r in rows if r["optimizer"] == o])) for o in cfg.optimizers}
         sim = simulate_preference(cfg, cfg.optimizers, u4, quick=args.quick)
         _atomic_csv(args.out / "simulator.csv", sim)
+    control = lr_control(rows, cfg) if args.control else []
+    if control:
+        _atomic_csv(args.out / "lr_control.csv", control)
     thresholds = momentum_thresholds(rows, cfg)
     if thresholds:
         _atomic_csv(args.out / "stability.csv", thresholds)
     _atomic_csv(args.out / "pooled.csv", res["pooled"])
     _atomic_csv(args.out / "cells.csv", res["cells"])
     summary = {"config": asdict(cfg), "n_runs": len(rows), "train_wall_s": t_train, "wall_s": time.time() - t0,
+               "run_seconds_sum": float(sum(r["total_s"] for r in rows)),  # training + Hessian, per run, summed
+               "n_diverged": int(sum(r["diverged"] for r in rows)),
                "torch": torch.__version__, "threads": torch.get_num_threads(),
                "statistics": "paired differences vs σ=0 (same seed and schedule); primary = per-seed mean over "
                              "schedules, two-sided t-interval/t-test, Holm within each metric's family; MDE at "
                              "80% power at α/m by the noncentral t",
                "verdicts": verdicts, "lead": res["lead"], "pooled": res["pooled"], "simulator": sim,
-               "stability": thresholds}
+               "stability": thresholds, "lr_control": control}
     _atomic_write(args.out / "summary.json", json.dumps(_json_safe(summary), indent=2))
     plot(res, args.out, cfg)
-    _atomic_write(args.out / "report.md", report_markdown(res, verdicts, sim, cfg, thresholds))
+    _atomic_write(args.out / "report.md", report_markdown(res, verdicts, sim, cfg, thresholds, control))
     print_report(res, verdicts, sim)
     print(f"{len(rows)} runs, {summary['wall_s']:.0f} s; results in {args.out}")
     return summary
