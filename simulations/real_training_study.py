@@ -43,8 +43,14 @@ modes are the same process; on a delocalised sharp direction u of a network, per
 only σ²Σu_i⁴ of its variance along u (for a step along u), so the study also simulates per-coordinate
 LEAP as 1-D LEAP with σ_eff = σ·(Σu_i⁴)^{1/2}, Σu_i⁴ measured on the trained networks.
 
-    python simulations/real_training_study.py            # the committed run (≈ 25 min of one core)
+**Checks of the mechanism.**  ``--control``: σ = 0 runs at lr·(1 + σ²) (the E η̃² of scalar LEAP), SGD +
+momentum, constant rate; and always: the heavy ball's mean-square and almost-sure stability thresholds under
+LEAP (``leap_sde.theory``) next to the λ_max reached at the constant rate.
+
+    python simulations/real_training_study.py --control  # the committed run (1 110 runs: ≈ 12 min of an idle
+                                                         # core, 31 min summed on the shared 2-core machine)
     python simulations/real_training_study.py --quick    # seconds (CI)
+    python simulations/real_training_study.py --reanalyse [--control]  # statistics again from OUT/runs.csv
 """
 from __future__ import annotations
 
