@@ -55,6 +55,8 @@ def test_site_builds_strict(tmp_path):
         "api/theory": ["leap_sde.theory.kramers_time", "leap_sde.theory.discrete_mfpt_1d"],
         "api/sweep": ["leap_sde.sweep.run_sweep"],
         "api/runs": ["leap_sde.runs.load_run", "leap_sde.runs.compare_runs"],
+        "api/experiment": ["leap_sde.experiment.run_experiment", "leap_sde.config.ConfigError"],
+        "api/reduced": ["leap_sde.reduced.fit_reduced_chain"],
         "api/torch": ["leap_sde.torch.LEAP", "leap_sde.torch.hessian_eigenvalues"],
     }
     for page, ids in expect.items():

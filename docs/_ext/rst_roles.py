@@ -97,7 +97,11 @@ class RstRoles(griffe.Extension):
                 return f"`{shown}`"
             return f'<autoref identifier="{target}" optional><code>{shown}</code></autoref>'
 
-        doc.value = ROLE.sub(repl, doc.value)
+        lines = doc.value.split("\n")
+        for i, line in enumerate(lines[:-1]):   # section titles: plain code (they become HTML attributes too)
+            if lines[i + 1].strip() and set(lines[i + 1].strip()) == {"-"}:
+                lines[i] = ROLE.sub(lambda m: f"`{m.group(1).split('.')[-1]}`", line)
+        doc.value = ROLE.sub(repl, "\n".join(lines))
 
     def on_package(self, *, pkg, loader, **kwargs) -> None:  # noqa: ARG002
         seen = set()
