@@ -231,6 +231,8 @@ class LEAP:
         (``η̃ = η_k·exp(σz − σ²/2)``: positive, mean ``η_k``, variance ``η_k²(e^{σ²} − 1)``; σ is then the
         log-scale standard deviation and ``relative`` must not be False).
 
+    Notes
+    -----
     The rule follows the common reading of LEAP (Liu et al., CIKM 2022, arXiv 2208.11873); the paper's exact
     perturbation law could not be checked, hence the variants.
     """

@@ -12,8 +12,9 @@ with cluster-robust standard errors (replicas are the independent clusters), the
 polynomial fits (``b`` a polynomial, ``log a`` a polynomial) with their covariance. The fitted chain's mean
 exit time is the exact solution of the chain (:func:`leap_sde.theory.discrete_mfpt_1d`, or the same
 subtraction-free solver on a two-sided grid); the Fokker–Planck quadrature with ``U' = −b``, ``D = a/2``
-(time in steps) is a cross-check. The CI propagates the fit covariance (parametric bootstrap over the
-coefficients); the model error compares two drift orders.
+(time in steps) is a cross-check, and :meth:`ReducedModel.survival` gives the escape-time distribution. The CI
+propagates the fit covariance (parametric bootstrap over the coefficients); the model error compares two drift
+orders.
 
 **The prediction at an exit beyond the visited range is an extrapolation of the fitted polynomials.**
 It is only as good as the polynomial form outside the region the measurement runs visited; the result says
@@ -220,11 +221,13 @@ class EscapePrediction:
     ``mean_steps`` — the fitted chain's exact mean exit time ``T`` from ``x0``; ``ci`` — the ``level`` percentile
     interval of the parametric bootstrap over the fit coefficients (``n_boot`` draws); ``log_se`` — the standard
     deviation of ``ln T`` over the draws (``ln T`` is close to linear in the drift coefficients, so this is the
-    natural scale of the error); ``model_error`` — ``|T(p − 1) − T(p)|`` for the drift order ``p`` (``p + 1`` when
-    ``p = 1``), the change from dropping the highest fitted term, a truncation-error estimate of the polynomial
-    form (the values of all alternatives, ``p ± 1``, in ``alternatives``); ``fp_mean_steps`` — Fokker–Planck quadrature with
+    natural scale of the error); ``model_error`` — the larger of ``|T(p + 1) − T(p)|`` for the drift order ``p``
+    and the same for the log-variance order: the change from fitting one more term, a truncation-error estimate
+    of the polynomial forms (when the data cannot determine the extra term it is large, and so is the CI); the
+    values of the alternatives (orders ``± 1``) are in ``alternatives``; ``fp_mean_steps`` — Fokker–Planck quadrature with
     ``U' = −b``, ``D = a/2`` (one-sided exits only, else ``nan``); ``extrapolation`` — how far (in ``q``)
-    an exit lies beyond the visited range (0 if inside); ``status``/``notes`` — plain-language caveats.
+    an exit lies beyond the visited range (0 if inside); ``status``/``notes`` — plain-language caveats;
+    ``table`` — the binned estimates the model was fitted to.
     """
 
     mean_steps: float
@@ -244,12 +247,15 @@ class EscapePrediction:
     extrapolation: float
     status: str
     notes: tuple[str, ...] = ()
+    table: Optional[KMTable] = None
 
     def as_dict(self) -> dict:
+        """Plain data (JSON-ready): the fields, ``ci`` as a list, ``alternatives`` as a dict, ``table`` as rows."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["ci"] = list(self.ci)
         d["alternatives"] = {k: v for k, v in self.alternatives}
         d["notes"] = list(self.notes)
+        d["table"] = self.table.as_rows() if self.table is not None else None
         return d
 
 
@@ -302,6 +308,18 @@ class ReducedModel:
                     q_start=self.q_start, n_replicas=self.n_replicas)
 
     # -- predictions ----------------------------------------------------------------------------------------------
+    def survival(self, steps, exit_lo=None, exit_hi=None, *, x0=None, reflect_at=None, cells_per_sd: float = 8.0,
+                 max_cells: int = 800) -> np.ndarray:
+        r"""Survival ``P(τ > k)`` of the fitted chain at the step counts ``steps`` (point estimate, no CI).
+
+        ``S(k) = p₀ Pᵏ 1`` for the cell-discretised Gaussian kernel (as :meth:`predict_escape`; a one-sided exit
+        reflects at ``reflect_at``, default two bin widths beyond the visited range), by binary powers of ``P``
+        (products of non-negative matrices, so tails of ``S`` keep their relative accuracy); ``x0`` is split
+        linearly between its neighbouring cell centres. ``Σ_k S(k) = E[τ]``.
+        """
+        return _survival(self, steps, exit_lo, exit_hi, x0=x0, reflect_at=reflect_at, cells_per_sd=cells_per_sd,
+                         max_cells=max_cells)
+
     def predict_escape(self, exit_lo=None, exit_hi=None, *, x0=None, n_boot: int = 200, level: float = 0.95,
                        seed: int = 0, cells_per_sd: float = 8.0, max_cells: int = 1500,
                        reflect_at=None) -> EscapePrediction:
@@ -358,7 +376,7 @@ class ReducedModel:
                 ref = float(reflect_at)
             else:
                 ref = self.visited[0] - 2 * width if math.isinf(lo) else self.visited[1] + 2 * width
-            if not (ref < x0 < hi or lo < x0 < ref):
+            if not (ref < x0 if math.isinf(lo) else x0 < ref):
                 raise ValueError(f"reflect_at must lie on the far side of x0 from the exit (reflect_at={ref}, x0={x0})")
         dom = (ref if math.isinf(lo) else lo, ref if math.isinf(hi) else hi)
         xs = np.linspace(dom[0], dom[1], 2001)
@@ -370,14 +388,16 @@ class ReducedModel:
         notes = []
         alts = []
         model_error = math.nan
-        for p in (self.drift_order + 1, self.drift_order - 1):
-            if p < 1 or int(self.table.used.sum()) < p + 2:
+        n_used = int(self.table.used.sum())
+        for key, p in (("drift_order", self.drift_order + 1), ("drift_order", self.drift_order - 1),
+                       ("var_order", self.var_order + 1), ("var_order", self.var_order - 1)):
+            if p < (1 if key == "drift_order" else 0) or n_used < p + 2:
                 continue
-            m = self.refit(drift_order=p)
+            m = self.refit(**{key: p})
             Tp = solve(m.drift_coef, m.logvar_coef)
-            alts.append((f"drift_order={p}", Tp))
-            if p == (self.drift_order - 1 if self.drift_order >= 2 else self.drift_order + 1):
-                model_error = abs(Tp - T)
+            alts.append((f"{key}={p}", Tp))
+            if p == getattr(self, key) + 1 and math.isfinite(Tp):
+                model_error = abs(Tp - T) if math.isnan(model_error) else max(model_error, abs(Tp - T))
         fp = math.nan
         if math.isinf(lo) or math.isinf(hi):
             try:
@@ -423,7 +443,54 @@ class ReducedModel:
                                 alternatives=tuple(alts), fp_mean_steps=float(fp), x0=x0, exit_lo=lo, exit_hi=hi,
                                 reflect_at=ref, n_cells=n_cells, level=float(level), n_boot=int(n_boot),
                                 n_boot_failed=failed, extrapolation=float(ext), status=status,
-                                notes=tuple(self.notes) + tuple(notes))
+                                notes=tuple(self.notes) + tuple(notes), table=self.table)
+
+
+def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells):
+    lo = -math.inf if exit_lo is None else float(exit_lo)
+    hi = math.inf if exit_hi is None else float(exit_hi)
+    if math.isinf(lo) and math.isinf(hi):
+        raise ValueError("exit_lo, exit_hi: give at least one finite exit level")
+    x0 = model.q_start if x0 is None else float(x0)
+    if not lo < x0 < hi:
+        raise ValueError(f"x0 must lie strictly between exit_lo and exit_hi (x0={x0}, exit_lo={lo}, exit_hi={hi})")
+    k = np.asarray(steps)
+    if k.ndim != 1 or k.size == 0 or not np.issubdtype(k.dtype, np.integer) or np.any(k < 0):
+        raise ValueError("steps must be a non-empty 1-D array of integers >= 0")
+    width = float(np.mean(np.diff(model.table.edges)))
+    if math.isinf(lo):
+        lo = model.visited[0] - 2 * width if reflect_at is None else float(reflect_at)
+    if math.isinf(hi):
+        hi = model.visited[1] + 2 * width if reflect_at is None else float(reflect_at)
+    if not lo < x0 < hi:
+        raise ValueError(f"reflect_at must lie on the far side of x0 from the exit (got {reflect_at}, x0={x0})")
+    xs = np.linspace(lo, hi, 2001)
+    s_min = float(np.sqrt(np.min(model.variance(xs))))
+    n = int(min(max(200, math.ceil(float(cells_per_sd) * (hi - lo) / s_min)), int(max_cells)))
+    c, P, _ = gaussian_chain_matrix(model.drift, model.variance, lo, hi, n, kill_lo=exit_lo is not None,
+                                    kill_hi=exit_hi is not None)
+    # start distribution: x0 split linearly between its two neighbouring cell centres
+    p0 = np.zeros(n)
+    j = int(np.clip(np.searchsorted(c, x0) - 1, 0, n - 2))
+    w = float(np.clip((x0 - c[j]) / (c[j + 1] - c[j]), 0.0, 1.0))
+    p0[j], p0[j + 1] = 1.0 - w, w
+    # S(k) = p0 · P^k · 1 by binary powers of P (products of non-negative matrices: no cancellation)
+    order = np.argsort(k)
+    out = np.empty(k.size)
+    kmax = int(k.max())
+    powers = [P]
+    while (1 << len(powers)) <= kmax:
+        powers.append(powers[-1] @ powers[-1])
+    for i in order:
+        v = p0.copy()
+        kk, bit = int(k[i]), 0
+        while kk:
+            if kk & 1:
+                v = v @ powers[bit]
+            kk >>= 1
+            bit += 1
+        out[i] = v.sum()
+    return out
 
 
 def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells):
@@ -449,10 +516,11 @@ def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells):
     return solve
 
 
-def gaussian_chain_matrix(b, a, lo, hi, n_cells):
-    """Cells, sub-stochastic ``P`` and killed mass ``e`` (both ends absorbing) of ``q' ~ N(q + b(q), a(q))``
-    on ``(lo, hi)``: cell masses as differences of normal tails on the same side of the mean, ``e`` from the
-    tails directly (never ``1 − Σ_j P_ij``), entries beyond 12 standard deviations set to 0 (banded)."""
+def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
+    """Cells, sub-stochastic ``P`` and killed mass ``e`` of ``q' ~ N(q + b(q), a(q))`` on ``(lo, hi)``: cell
+    masses as differences of normal tails on the same side of the mean, ``e`` from the tails directly (never
+    ``1 − Σ_j P_ij``), entries beyond 12 standard deviations set to 0 (banded). An end that does not kill
+    returns its tail mass to the end cell (reflecting)."""
     edges = np.linspace(lo, hi, n_cells + 1)
     c = 0.5 * (edges[1:] + edges[:-1])
     mu = c + b(c)
@@ -468,7 +536,13 @@ def gaussian_chain_matrix(b, a, lo, hi, n_cells):
                  np.where(zl >= 0, up[:, :-1] - up[:, 1:], 1.0 - low[:, :-1] - up[:, 1:]))
     P[(zr < -12.0) | (zl > 12.0)] = 0.0
     P = np.maximum(P, 0.0)
-    e = special.ndtr(z[:, 0]) + special.ndtr(-z[:, -1])
+    t_lo, t_hi = special.ndtr(z[:, 0]), special.ndtr(-z[:, -1])
+    e = np.zeros(n_cells)
+    for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
+        if kill:
+            e += tail
+        else:
+            P[:, j] += tail
     return c, P, e
 
 
@@ -504,7 +578,7 @@ def _fit(table: KMTable, *, drift_order, var_order, window, q_start, n_replicas,
                         n_replicas=int(n_replicas), notes=tuple(notes))
 
 
-def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 3, var_order: int = 2,
+def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 3, var_order: int = 1,
                       min_count: int = 20, q_start=None) -> ReducedModel:
     r"""Fit the reduced chain ``q' = q + b(q) + sqrt(a(q)) ξ`` to measured trajectories of a coordinate.
 
@@ -512,7 +586,9 @@ def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 
     order ``drift_order`` and of ``log a`` on one of order ``var_order`` (weights ``1/SE²``; ``SE(log a) =
     SE(a)/a``), in the scaled variable ``t = (q − centre)/half-width`` of the visited range; the coefficient
     covariance is scaled by ``max(1, χ²/dof)``. The default cubic drift is exact for a quartic double well
-    (``b = −ηU'``); see docs/theory.md §12.2 for why the drift order is the model.
+    (``b = −ηU'``); the default log-linear variance extrapolates tamely (a convex log-variance fitted to a
+    variance that grows on the far side of the well, e.g. multiplicative minibatch noise ∝ U'², inflates ``a``
+    beyond the visited range on the exit side as well); see docs/theory.md §12.2 for why the orders are the model.
 
     Parameters
     ----------

@@ -150,6 +150,14 @@ class EscapeResult:
         t_max = self.max_steps if unit == "steps" else float(t.max())  # censoring happens at max_steps
         return ks_exponential(t[keep], self.escaped[keep], t0=t0, t_max=max(t_max, t0 + 1e-12))
 
+    def to_frame(self):
+        """pandas DataFrame, one row per particle: ``particle``, ``status`` (categorical: escaped / censored /
+        diverged), ``steps``, ``time``, final position ``x0 … x{d-1}`` (the exit point of escaped particles),
+        ``unstable`` / ``basin`` / ``steps_in_basin_{k}`` where recorded (:func:`leap_sde.runs.escape_frame`)."""
+        from .runs import escape_frame
+
+        return escape_frame(self)
+
     def basin_fractions(self) -> Optional[np.ndarray]:
         """(b,) fraction of all simulated steps spent in each basin (None if not recorded)."""
         if self.basin_steps is None:
@@ -441,12 +449,14 @@ def simulate(
         (e.g. an uphill first passage of an Ornstein–Uhlenbeck process, or convergence times into a
         ``ReachBall``); the result then has ``exponential_law=False`` and a note in ``warnings``.
 
-    Memory: the arrays are estimated first (:func:`estimate_memory`); a run that would need more than the
-    available memory raises ValueError with the estimate.
-
     Returns
     -------
     EscapeResult
+
+    Notes
+    -----
+    Memory: the arrays are estimated first (:func:`estimate_memory`); a run that would need more than the
+    available memory raises ValueError with the estimate.
     """
     if not isinstance(landscape, Landscape):
         raise TypeError(f"landscape must be a leap_sde Landscape, got {type(landscape).__name__}")
@@ -520,7 +530,7 @@ def simulate(
     steps = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
 
-    bar = _progress_bar(progress, max_steps, n)
+    bar = _progress_bar(progress, max_steps, n, escapes=not isinstance(exit, NoExit))
     t_start = time.perf_counter()
     interrupted = False
     k_done, chunk = 0, 256
@@ -607,13 +617,16 @@ def check_memory(need: int, what: str) -> None:
 
 
 class _TqdmProgress:
-    def __init__(self, max_steps, n):
+    def __init__(self, max_steps, n, escapes=True):
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=max_steps, unit="step", unit_scale=True, dynamic_ncols=True, leave=False)
+        self._escapes = escapes  # no "escaped 0/N" for a run without exit
+        self._bar = tqdm(total=max_steps, desc="simulate", unit="step", unit_scale=True, dynamic_ncols=True,
+                         leave=False)
 
     def __call__(self, k, max_steps, n_escaped, n):
-        self._bar.set_postfix_str(f"escaped {n_escaped}/{n}", refresh=False)
+        if self._escapes:
+            self._bar.set_postfix_str(f"escaped {n_escaped}/{n}", refresh=False)
         self._bar.update(k - self._bar.n)
 
     def close(self):
@@ -631,11 +644,11 @@ class _CallbackProgress:
         pass
 
 
-def _progress_bar(progress, max_steps, n):
+def _progress_bar(progress, max_steps, n, escapes=True):
     if progress is True:
-        import sys
+        from ._progress import bars_shown  # a terminal or a notebook
 
-        return _TqdmProgress(max_steps, n) if sys.stderr.isatty() else None
+        return _TqdmProgress(max_steps, n, escapes) if bars_shown() else None
     if callable(progress):
         return _CallbackProgress(progress)
     if progress is False or progress is None:

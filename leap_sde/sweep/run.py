@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import atomic_write_text
+from .._progress import bars_shown
 from ..config import ConfigError
 from .check import check_store
 from .executors import WorkerLost, _LocalRunner, make_runner
@@ -16,6 +17,8 @@ from .spec import Plan, SweepConflict, SweepError, SweepSpec, config_hash, point
 from .store import Store, StoreBusy, canonical_json
 
 __all__ = ["headline", "SweepSummary", "write_table", "read_table", "run_sweep"]
+
+_logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # a point whose worker died is resubmitted at most this often in total
 
@@ -119,46 +122,87 @@ class SweepSummary:
 
 
 def write_table(store: Store, plan: Plan, entries=None) -> Path:
-    """Rebuild ``results.csv`` (one row per finished planned point, plan order) atomically from the store."""
+    """Rebuild ``results.csv`` (one row per finished planned point, plan order) atomically from the store.
+
+    Every cell holds one number or string: a list value (a vector parameter such as ``init.x0``, the
+    ``basin_fractions``) becomes one column per element, ``name[i]`` (nested lists ``name[i][j]``); an empty
+    cell is a missing value.  :func:`read_table` puts such columns back together into lists."""
     import csv
     import io
 
     entries = store.load_index() if entries is None else entries
     rows = store.load_rows(entries)
+    recs = [(key, rows[key]) for key in plan.keys if key in rows]
+    groups = [("params", n) for n in plan.names] + [("row", f) for f in ROW_FIELDS]
+    cols = {g: flat_columns(g[1], [rec.get(g[0], {}).get(g[1]) for _, rec in recs]) for g in groups}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", *plan.names, *ROW_FIELDS, "path"])
-    for i, key in enumerate(plan.keys):
-        rec = rows.get(key)
-        if rec is None:
-            continue
-        params = rec.get("params", {})
-        row = rec.get("row", {})
-        w.writerow([key, *(_cell(params.get(n)) for n in plan.names), *(_cell(row.get(f)) for f in ROW_FIELDS),
-                    f"points/{key}"])
+    w.writerow(["key", *(c for g in groups for c in cols[g]), "path"])
+    for key, rec in recs:
+        cells = []
+        for g in groups:
+            flat = flatten_value(g[1], rec.get(g[0], {}).get(g[1]))
+            cells.extend(_cell(flat.get(c)) for c in cols[g])
+        w.writerow([key, *cells, f"points/{key}"])
     path = store.root / "results.csv"
     atomic_write_text(path, buf.getvalue())
     return path
 
 
+def flatten_value(name: str, v) -> dict:
+    """``{column: scalar}`` of one value: a scalar (or None) is ``{name: v}``; a list gives ``name[i]`` per
+    element (recursively: ``name[i][j]``), a dict ``name.key``."""
+    if isinstance(v, (list, tuple)):
+        out = {}
+        for i, x in enumerate(v):
+            out.update(flatten_value(f"{name}[{i}]", x))
+        return out
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out.update(flatten_value(f"{name}.{k}", x))
+        return out
+    return {name: v}
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def flat_columns(name: str, values) -> list:
+    """The columns of :func:`flatten_value` over ``values`` (their union; list elements in index order)."""
+    seen = {}
+    for v in values:
+        if v is None:
+            continue
+        for c in flatten_value(name, v):
+            seen.setdefault(c, len(seen))
+    if not seen:
+        return [name]
+    return sorted(seen, key=lambda c: (tuple(int(i) for i in _INDEX.findall(c[len(name):])), seen[c]))
+
+
 def _cell(v):
     if v is None:
         return ""
-    if isinstance(v, (list, dict)):
+    if isinstance(v, (list, dict)):  # not written since schema 2 (flattened into columns); kept for safety
         return canonical_json(v)
     if isinstance(v, float):
         return repr(v)
     return v
 
 
+_INDEXED = re.compile(r"^(?P<base>.+?)(?P<idx>(\[\d+\])+)$")
+
+
 def read_table(path) -> list:
-    """``results.csv`` as a list of dicts (numbers parsed; list cells parsed as JSON)."""
+    """``results.csv`` as a list of dicts (numbers parsed; the ``name[i]`` columns of a list value put back
+    together into the list ``name``; JSON list cells, which 0.1 wrote, parsed too)."""
     import csv
 
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
-            rows.append({k: _parse_cell(v) for k, v in r.items()})
+            rows.append(_unflatten({k: _parse_cell(v) for k, v in r.items()}))
     return rows
 
 
@@ -180,17 +224,62 @@ def _parse_cell(v: str):
     return v
 
 
-def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None, scheduler=None, threads=None,
-              force: bool = False, verify: str = "auto", progress: bool = True, log=None,
-              _on_point=None) -> SweepSummary:
+def _unflatten(row: dict) -> dict:
+    out, lists = {}, {}
+    for k, v in row.items():
+        m = _INDEXED.match(k)
+        if m is None or m.group("base") in row:
+            out[k] = v
+            continue
+        base = m.group("base")
+        if base not in lists:
+            lists[base] = {}
+            out[base] = None  # keeps the column order
+        lists[base][tuple(int(i) for i in _INDEX.findall(m.group("idx")))] = v
+    for base, cells in lists.items():
+        if all(v is None for v in cells.values()):
+            continue
+        out[base] = _nested(cells)
+    return out
+
+
+def _nested(cells: dict):
+    """Nested lists from ``{(i, j, ...): value}`` (missing elements None; trailing all-missing dropped)."""
+    cells = {k: v for k, v in cells.items() if v is not None}
+    if not cells:
+        return None
+    if any(len(k) == 1 for k in cells):
+        n = max(k[0] for k in cells) + 1
+        return [cells.get((i,)) for i in range(n)]
+    n = max(k[0] for k in cells) + 1
+    return [_nested({k[1:]: v for k, v in cells.items() if k[0] == i}) for i in range(n)]
+
+
+def run_sweep(spec, out_dir=None, *, quick: bool = False, overrides=(), executor: str = "local", workers=None,
+              scheduler=None, threads=None, force: bool = False, verify: str = "auto", progress: bool = False,
+              log=None, _on_point=None) -> SweepSummary:
     """Run every unfinished point of ``spec`` and store it in ``out_dir`` (see the module docstring).
 
+    ``spec`` is a :class:`SweepSpec`, the path of a SWEEP.toml or a dict with its tables (``{"sweep": {...},
+    "base": {...}, "grid": {...}}``); for the last two ``quick`` and ``overrides`` are applied as by
+    :func:`load_spec`.  ``out_dir`` defaults to ``runs/sweeps/<name>[-quick]``, as on the command line.
+    ``progress``: a tqdm bar over the points (on a terminal or in a notebook).  Messages go to the
+    ``leap_sde.sweep`` logger (or to ``log(message)`` if given); nothing is printed.
+
     Raises :class:`SweepConflict` when finished points' configs changed (unless ``force``),
-    :class:`SweepError` when the store is busy or the executor cannot start.  ``_on_point(n_finished)`` is
-    called after each point is stored (tests use it to kill a worker mid-sweep).
+    :class:`SweepError` when the store is busy or the executor cannot start, ConfigError for an invalid
+    spec.  ``_on_point(n_finished)`` is called after each point is stored (tests use it to kill a worker
+    mid-sweep).
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    out_dir = Path(out_dir)
+    if not isinstance(spec, SweepSpec):
+        from .spec import load_spec
+
+        spec = load_spec(spec, quick=quick, overrides=overrides)
+    elif quick or overrides:
+        raise ValueError("quick, overrides: apply them when loading the spec (load_spec), or pass its path or dict")
+    log = log or _logger.info
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / "sweeps" / (spec.name + ("-quick" if quick
+                                                                                                 else ""))
     plan = Plan(spec)
     store = Store(out_dir)
     try:
@@ -270,7 +359,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
     inflight: dict = {}  # future -> (i, task)
     attempts: dict = {}
     bar = tqdm(total=len(plan), initial=summary.skipped, unit="pt", desc=f"sweep {spec.name}", dynamic_ncols=True,
-               disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
+               disable=not (progress and bars_shown()), smoothing=0.1)
     last_table = time.monotonic()
     n_stored = 0
     try:
@@ -308,6 +397,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                     summary.warnings[w] = summary.warnings.get(w, 0) + 1
                 summary.computed += 1
                 n_stored += 1
+                bar.set_postfix_str(_point_label(plan.params(i)), refresh=False)
                 bar.update(1)
                 if on_point is not None:
                     on_point(n_stored)
@@ -324,6 +414,11 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                 last_table = time.monotonic()
     finally:
         bar.close()
+
+
+def _point_label(params: dict) -> str:
+    """The last finished point, short: ``sigma=0.1 curv_sharp=4`` (section names dropped)."""
+    return " ".join(f"{k.split('.', 1)[-1]}={_fmt(v)}" for k, v in params.items())
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings are grouped with their numbers blanked

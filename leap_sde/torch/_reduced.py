@@ -130,7 +130,7 @@ def fit_reduced_model(
     burn_in: int = 0,
     bins=20,
     drift_order: int = 3,
-    var_order: int = 2,
+    var_order: int = 1,
     min_count: int = 20,
     train_mode: bool = True,
 ) -> ReducedFit:
@@ -168,7 +168,9 @@ def fit_reduced_model(
         The escape coordinate; the pair means ``q = u · (θ − θ*)`` with θ the parameters flattened in
         ``model.parameters()`` order.
     optimizer_factory : callable ``params -> torch.optim.Optimizer``
-        E.g. ``lambda p: torch.optim.SGD(p, lr=0.05)``.
+        E.g. ``lambda p: torch.optim.SGD(p, lr=0.05)``; called once per replica (fresh optimizer state). The
+        learning rate stays as the factory sets it (no scheduler): the model is of the local, constant-rate
+        dynamics.
     leap : mapping, optional
         Keyword arguments of :class:`leap_sde.torch.LEAP` (``sigma``, ``mode``, ``relative``, ``variant``); the
         seed is set per replica (``seed``/``generator`` keys are refused). None: no LEAP.
