@@ -29,6 +29,12 @@ own diagnostics), ``escape_prediction.png`` (observed vs predicted, log-log, ide
 
     python simulations/real_escape.py            # the committed run (≲ 25 min of one core)
     python simulations/real_escape.py --quick    # seconds-scale variant (run by the tests)
+
+Checks of the committed run (each recomputes θ*, θ₀ and the fit runs with the same seeds):
+``--bf-check C --models M --datasets D --sigmas S`` brute force at exit C·s_OU (``escape_bf_check.json``);
+``--predict-only --fit-steps N`` the predictions from longer pre-escape runs (``escape_prediction_long_fit.json``);
+``--diagnose [--fit-steps N]`` the Markov and noise-shape checks of q (``escape_markov_check*.json``);
+``--replot`` redraws the figure from the JSON files.
 """
 from __future__ import annotations
 
