@@ -125,7 +125,7 @@ def cmd_simulate(args) -> int:
             print(f"Interrupted before any run finished; nothing saved in {out_dir}.", file=sys.stderr)
             return sig.exit_code
         sig.deferring = True  # from here on a signal cannot interrupt the saving
-        write_outputs(out_dir, out)
+        write_outputs(out_dir, out, formats=args.formats, chain=True)
         print(format_table(out))
         for w in run_warnings(out):
             print(f"warning: {w}", file=sys.stderr)
@@ -151,6 +151,16 @@ def cmd_sweep(args, rest) -> int:
     return main_sweep(rest)
 
 
+def _formats(text):
+    """``--formats`` value: comma-separated figure formats (argparse turns the ValueError into a usage error)."""
+    from .plots import check_formats
+
+    try:
+        return check_formats(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_plot(args, rest) -> int:
     from .sweep import main_plot
 
@@ -170,6 +180,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="result folder (default: runs/<timestamp>); must be new or empty unless --force")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
+    p.add_argument("--formats", default="png,pdf,svg", type=_formats, metavar="FMT[,FMT...]",
+                   help="figure formats (default: png,pdf,svg)")
     for name, help_ in (("validate", "run the numerical validation suite (see leap-sde validate --help)"),
                         ("sweep", "run a parameter sweep (see leap-sde sweep --help)"),
                         ("plot", "plot a sweep's results (see leap-sde plot --help)")):

@@ -720,9 +720,11 @@ def _pt(x):
     return f"{x[0]:.4g}" if x.size == 1 else "[" + ", ".join(f"{v:.4g}" for v in x) + "]"
 
 
-def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats=("png", "pdf", "svg")) -> Path:
+def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats=("png", "pdf", "svg"),
+                  chain: bool = False) -> Path:
     """Write config.toml, result.json, escape_times.npz and the plots (survival, histogram, occupation, each
-    in every one of ``formats``; :func:`leap_sde.plots.plot_experiment`) into ``out_dir`` (atomically)."""
+    in every one of ``formats``; :func:`leap_sde.plots.plot_experiment`, ``chain``: also the exact discrete-chain
+    theory curve, ~1 s per σ) into ``out_dir`` (atomically)."""
     import tomli_w
 
     out_dir = Path(out_dir)
@@ -748,7 +750,7 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats
     if plots and out.runs and not any(isinstance(r.escape, AMSResult) for r in out.runs):
         from .plots import plot_experiment
 
-        plot_experiment(out, out_dir, formats=formats)
+        plot_experiment(out, out_dir, formats=formats, chain=chain)
     return out_dir
 
 

@@ -301,9 +301,9 @@ def _plot_phase(spec, rows, p, cfgs, save):
                     if not inside.any():  # outside the plotted range: neither drawn nor in the legend
                         continue
                     if sig_axis == x:
-                        ax.plot(sv, hv, color=col, ls=ls, lw=2)
+                        ax.plot(sv, hv, color=col, ls=ls, lw=2, gid=f"boundary:{b}")
                     else:
-                        ax.plot(hv, sv, color=col, ls=ls, lw=2)
+                        ax.plot(hv, sv, color=col, ls=ls, lw=2, gid=f"boundary:{b}")
                     handles.append(_line(color=col, ls=ls, lw=2, label=f"{b} stability boundary"))
         ax.set_xlim(xe[0], xe[-1])  # the axes end at the data (first and last grid values)
         ax.set_ylim(ye[0], ye[-1])
