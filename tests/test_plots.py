@@ -1,0 +1,179 @@
+"""Figures of single runs (leap_sde.plots): artists, legends, axis limits, at-risk counts, files in every format,
+theory times against the theory module, no pyplot state left behind (issue 15 item 2).
+
+The runs are synthetic EscapeResults (exponential escape times from a fixed seed, censored at max_steps), so
+no simulation is compiled here."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from leap_sde import plots  # noqa: E402
+from leap_sde.config import resolve  # noqa: E402
+from leap_sde.simulate import EscapeResult, Status  # noqa: E402
+
+
+def fake_run(mean, n=400, max_steps=20_000, seed=0, eta=0.01):
+    """N particles with Geometric-like escape steps ceil(Exp(mean)), censored at max_steps (seeded)."""
+    rng = np.random.default_rng(seed)
+    steps = np.ceil(rng.exponential(mean, n)).astype(np.int64) if np.isfinite(mean) else np.full(n, max_steps)
+    status = np.where(steps < max_steps, Status.ESCAPED, Status.CENSORED).astype(np.int8)
+    steps = np.minimum(steps, max_steps)
+    return EscapeResult(status=status, steps=steps, times=steps * eta, positions=np.zeros((n, 1)),
+                        max_steps=max_steps, eta=eta, seed_entropy=seed)
+
+
+RUNS = [fake_run(100.0, seed=1), fake_run(10_000.0, seed=2), fake_run(math.inf, n=300, seed=3)]
+LABELS = ["fast", "slow", "stuck"]
+THEORY = [(plots.TheoryTime("A", "ref a", 110.0), plots.TheoryTime("B", "ref b", 90.0)),
+          (plots.TheoryTime("A", "ref a", 9000.0),), ()]
+
+
+def test_survival_figure_artists_legend_and_limits():
+    import matplotlib.pyplot as plt
+
+    fig = plots.survival_figure(RUNS, LABELS, theory=THEORY)
+    ax = fig.axes[0]
+    # one line per run (KM step or the flat zero-escape line) + one per theory time
+    assert len(ax.lines) == len(RUNS) + sum(len(t) for t in THEORY)
+    text = [t.get_text() for t in ax.get_legend().get_texts()]
+    for lab in LABELS:
+        assert any(t.startswith(lab + ":") for t in text), (lab, text)
+    assert any("stuck: 0/300 escaped" in t for t in text)
+    assert sum(t.startswith("theory: ") for t in text) == 2  # one entry per theory name
+    assert ax.get_xscale() == "log"
+    lo, hi = ax.get_xlim()
+    d_min = min(float(r.steps[r.escaped].min()) for r in RUNS if r.n_escaped)
+    d_max = max(float(r.steps.max()) for r in RUNS)
+    assert d_min / 2.01 <= lo <= d_min and d_max <= hi <= 1.06 * d_max
+    assert ax.get_ylim() == (0, 1.04)
+    assert plt.get_fignums() == []  # no pyplot figure was created
+
+
+def test_survival_at_risk_table_counts():
+    ticks = [10.0, 100.0, 1000.0, 10_000.0]
+    fig = plots.survival_figure(RUNS, LABELS, at_risk_times=ticks)
+    tab = fig.axes[1]
+    for i, r in enumerate(RUNS):
+        shown = [int(t.get_text()) for t in tab.texts if t.get_position()[1] == i + 1 and t.get_text().isdigit()]
+        expected = [int(np.sum(r.steps >= t)) for t in ticks]  # at risk just before t
+        assert shown == expected, (LABELS[i], shown, expected)
+
+
+def test_survival_band_and_zero_escape_line():
+    fig = plots.survival_figure(RUNS[:1] + RUNS[2:], ["fast", "stuck"], at_risk=False)
+    ax = fig.axes[0]
+    km, flat = ax.lines[0], ax.lines[1]
+    assert np.all(np.asarray(flat.get_ydata()) == 1.0)
+    assert flat.get_xdata()[-1] == RUNS[2].max_steps
+    # the log-log Greenwood band stays inside [0, 1] and contains the KM estimate
+    band = ax.collections[0].get_paths()[0].vertices
+    assert np.all((band[:, 1] >= 0) & (band[:, 1] <= 1))
+    assert np.all(np.diff(np.asarray(km.get_ydata())) <= 0)
+
+
+def test_survival_scaled_axis_and_ax_argument():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plots.survival_figure(RUNS, LABELS, ax=ax, x="scaled", theory=THEORY, at_risk=False)
+    assert out is fig
+    assert ax.get_yscale() == "log" and ax.get_xlim()[0] == 0
+    # runs + theory (the zero-escape run has no τ̂ to scale by, and no theory) + the common e^(−t/τ̂) line
+    assert len(ax.lines) == len(RUNS) + 3 + 1
+    x, y = ax.lines[-1].get_data()
+    np.testing.assert_allclose(y, np.exp(-np.asarray(x)))
+    assert any("0/300 escaped" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_survival_argument_errors():
+    with pytest.raises(ValueError, match="labels"):
+        plots.survival_figure(RUNS, ["a"])
+    with pytest.raises(ValueError, match="x must be"):
+        plots.survival_figure(RUNS, LABELS, x="loglog")
+    with pytest.raises(ValueError, match="theory"):
+        plots.survival_figure(RUNS, LABELS, theory=[()])
+    with pytest.raises(ValueError, match="results"):
+        plots.survival_figure([], [])
+
+
+def test_histogram_small_multiples_and_overlay():
+    fig = plots.histogram_figure(RUNS, LABELS, theory=THEORY)
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert len(panels) == len(RUNS)
+    assert all(a.get_xscale() == "log" for a in panels)
+    assert "0/300 escaped" in " ".join(t.get_text() for t in panels[2].texts)
+    # per decade: bar heights sum (× bin width in decades) to the escaped fraction
+    stairs = panels[0].patches[0]
+    vals, edges = stairs.get_data()[:2]
+    assert np.sum(vals * np.diff(np.log10(edges))) == pytest.approx(RUNS[0].n_escaped / RUNS[0].n_particles)
+    fig2 = plots.histogram_figure(RUNS, LABELS, layout="overlay")
+    assert len([a for a in fig2.axes if a.get_visible()]) == 1
+    text = [t.get_text() for t in fig2.axes[0].get_legend().get_texts()]
+    assert all(any(t.startswith(lab) for t in text) for lab in LABELS)
+    with pytest.raises(ValueError, match="layout"):
+        plots.histogram_figure(RUNS, LABELS, layout="grid")
+
+
+def test_save_figure_writes_every_format(tmp_path):
+    fig = plots.survival_figure(RUNS[:1], ["one"])
+    paths = plots.save_figure(fig, tmp_path / "s.png")
+    assert [p.name for p in paths] == ["s.png", "s.pdf", "s.svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in paths[2].read_bytes()[:2000]
+    assert [p.name for p in plots.save_figure(fig, tmp_path / "t", formats="svg")] == ["t.svg"]
+    with pytest.raises(ValueError, match="formats"):
+        plots.check_formats("png,bmpx")
+    with pytest.raises(ValueError, match="formats"):
+        plots.check_formats([])
+
+
+KRAMERS = {"landscape": {"kind": "polynomial", "coeffs": [1.0, 0.0, -2.0, 0.0, 1.0]},
+           "dynamics": {"mode": "discrete", "eta": 0.005, "noise": "white", "noise_std": 10.0},
+           "init": {"x0": -1.0}, "exit": {"kind": "threshold", "threshold": 1.0}, "leap": {"sigma": 0.0}}
+
+
+def test_theory_times_match_the_theory_module():
+    from leap_sde import theory as th
+
+    cfg = resolve(KRAMERS, base={})
+    got = {t.name: t.steps for t in plots.theory_escape_times(cfg, 0.0)}
+    D = 0.005 * 10.0 ** 2 / 2  # Langevin temperature of the white noise: D = η std²/2 = 0.25
+    U = lambda x: (x * x - 1.0) ** 2  # noqa: E731
+    assert got["exact MFPT (quadrature)"] == pytest.approx(th.mfpt_1d(U, D, -1.0, 1.0, -3.0) / 0.005, rel=1e-6)
+    assert got["Kramers"] == pytest.approx(th.kramers_time(1.0, 8.0, -4.0, D) / 0.005, rel=1e-9)
+    # no formula for GD + LEAP leaving a ball on a quadratic
+    q = resolve({"landscape": {"kind": "quadratic", "hessian": [1.5]}, "dynamics": {"eta": 1.0, "noise": "white",
+                 "noise_std": 0.1}, "init": {"x0": 0.0},
+                 "exit": {"kind": "leave-ball", "center": [0.0], "radius": 10.0}}, base={})
+    assert plots.theory_escape_times(q, 0.3) == ()
+
+
+def test_theory_times_xie_on_the_sharp_flat_well():
+    from leap_sde import theory as th
+
+    cfg = resolve({"landscape": {"kind": "sharp-flat", "curv_sharp": 4.0, "barrier_sharp": 0.5},
+                   "init": {"minimum": 1}, "exit": {"target_minimum": 0}, "leap": {"sigma": 0.05}}, base={})
+    got = {t.name: t.steps for t in plots.theory_escape_times(cfg, 0.05)}
+    tau = th.leap_xie_escape_time(0.5, 4.0, -1.0, batch_size=1.0, eta=0.1, sigma=0.05, s=1 / 5)
+    assert got["Xie et al. + LEAP"] == pytest.approx(tau / 0.1, rel=1e-9)
+    assert "exact MFPT (quadrature)" in got and "Kramers" not in got  # Kramers needs constant (white) noise
+
+
+def test_plot_experiment_writes_all_figures(tmp_path):
+    from leap_sde.experiment import ExperimentOutput, RunOutput
+
+    cfg = resolve(KRAMERS, base={})
+    out = ExperimentOutput(config=cfg, runs=[RunOutput(sigma=0.0, escape=fake_run(13_000.0, max_steps=200_000,
+                                                                                 eta=0.005))])
+    paths = plots.plot_experiment(out, tmp_path, formats=("png", "svg"))
+    assert sorted(p.name for p in paths) == ["histogram.png", "histogram.svg", "survival.png", "survival.svg"]
+    assert all(p.stat().st_size > 1000 for p in paths)
