@@ -35,6 +35,8 @@ __all__ = ["FORMATS", "TheoryTime", "theory_escape_times", "save_figure", "survi
 #: default output formats of every figure the package writes
 FORMATS = ("png", "pdf", "svg")
 _VALID_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+#: grid of the discrete-chain theory curve (800 cells: within 1% of 2000 cells on the shipped configs, ~4x faster)
+CHAIN_CELLS = 800
 #: line styles of the theory curves, in the order of :func:`theory_escape_times`
 _THEORY_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
 
@@ -438,8 +440,11 @@ def histogram_figure(results, labels=None, *, fig=None, ax=None, layout: Optiona
                    ha="center", va="center", fontsize=9, color=c)
         a.set_xscale("log")
         if layout == "multiples":
-            a.set_title(lab, fontsize=8, color=c)
-            a.legend(fontsize=6, loc="upper left", framealpha=0.6)
+            a.set_title(txt, fontsize=8, color=c)
+            a.tick_params(axis="x", labelbottom=True)
+            if i == 0:  # the same curve kinds in every panel: one legend
+                a.legend(handles=a.get_legend_handles_labels()[0][1:], fontsize=6, loc="upper left",
+                         framealpha=0.6)
     for a in set(axes):
         a.set_ylim(0, max(ymax, 1e-3) * 1.25)
         a.set_xlim(edges[0], edges[-1])
@@ -496,7 +501,8 @@ def theory_escape_times(config, sigma: float, *, chain: bool = False) -> tuple:
       diffusion ``D(θ) = ((η² + σ²)C(θ) + σ²U'(θ)²)/(2η)`` (:func:`leap_sde.theory.leap_mfpt_1d`,
       docs/theory.md §1.3, §8.2); the continuous model, exact up to O(η);
     * **discrete chain** (``chain=True``, ``dynamics.mode = "discrete"``; ~1 s): the exact mean step count of
-      the simulated chain, :func:`leap_sde.theory.discrete_mfpt_1d` (docs/theory.md §2.4);
+      the simulated chain, :func:`leap_sde.theory.discrete_mfpt_1d` on :data:`CHAIN_CELLS` cells
+      (docs/theory.md §2.4);
     * **Kramers** (white noise): ``2π/√(U''(a)|U''(b)|)·e^{ΔU/D}`` with LEAP's diffusion at the minimum
       (:func:`leap_sde.theory.kramers_time`, docs/theory.md §1.1), for an exit past the saddle;
     * **Xie et al.** (SGD-like noise on a piecewise-quadratic well, exit past the saddle): Xie's law with
@@ -574,7 +580,7 @@ def _theory_times(cfg, sigma, chain):
         out.append(TheoryTime("exact MFPT (quadrature)", "LEAP diffusion, docs/theory.md §1.3, §8.2", tq / eta))
     if chain and exp.mode == "discrete":
         tc = attempt(lambda: th.discrete_mfpt_1d(dU, x0, xc, xl, eta=eta, noise_var=noise_var, sigma=sigma,
-                                                 relative=relative))
+                                                 relative=relative, n_cells=CHAIN_CELLS))
         if np.isfinite(tc) and tc > 0:
             out.append(TheoryTime("discrete chain (exact)", "docs/theory.md §2.4", tc))
     sad = [s for s in land.saddles if min(x0, xc) < float(s.x[0]) < max(x0, xc)]
