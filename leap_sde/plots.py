@@ -232,6 +232,8 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
     fig = ax.figure
     cols = list(colors) if colors is not None else _colors(n)
     fit = (x == "scaled") if fit is None else bool(fit)
+    uname = "steps" if unit == "steps" else "time units"
+    xname = "steps" if unit == "steps" else "continuous time t = Σ η_k"
 
     stats = [_run_stats(r, unit, confidence) for r in results]
     dur = [_durations(r, unit) for r in results]
@@ -264,7 +266,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
                 ax.plot([lo_x, ends[i]], [1.0, 1.0], color=c, lw=2.0, ls=dash, zorder=3)
             bound = _fmt(st.mean_ci[0])
             handles.append(Line2D([], [], color=c, lw=2.0, ls=(0, (6, 2)),
-                                  label=f"{lab}: 0/{N} escaped (τ > {bound} {unit}, {confidence:.0%})"))
+                                  label=f"{lab}: 0/{N} escaped (τ > {bound} {uname}, {confidence:.0%})"))
         else:
             t, s, lo, hi = _km(d, e, confidence)
             t = t / scale[i]
@@ -281,7 +283,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
             ax.step(tt, ss, where="post", color=c, lw=1.6, zorder=3)
             ax.fill_between(tt, ll, hh, step="post", color=c, alpha=0.18, lw=0)
             handles.append(Line2D([], [], color=c, lw=1.6,
-                                  label=f"{lab}: {k}/{N} escaped, τ̂ = {_fmt(st.mean)} {unit}"))
+                                  label=f"{lab}: {k}/{N} escaped, τ̂ = {_fmt(st.mean)} {uname}"))
             if fit and x != "scaled":
                 g = _grid(lo_x, hi_x, x)
                 ax.plot(g, np.exp(-g / st.mean), color=c, lw=0.8, alpha=0.7)
@@ -311,8 +313,8 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
         ax.set_yscale("log")
         ax.set_ylim(lowest * 0.8, 1.2)
     ax.set_xlim(lo_x, hi_x)
-    ax.set_xlabel({"log": f"{unit} (log scale)", "linear": unit,
-                   "scaled": f"{unit} / τ̂ (each run's fitted mean escape time)"}[x])
+    ax.set_xlabel({"log": f"{xname} (log scale)", "linear": xname,
+                   "scaled": f"{xname} / τ̂ (each run's fitted mean escape time)"}[x])
     ax.set_ylabel("P(not escaped)")
     band = f"{confidence:.0%} pointwise band: Greenwood, log-log"
     ax.set_title(title if title is not None else f"Kaplan–Meier survival ({band})", fontsize=9)
@@ -353,7 +355,7 @@ def _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, when):
         counts = _at_risk(d / sc, when)
         for w, m in zip(when, counts):
             tab.text(w, i + 1, f"{m}", ha="center", va="center", fontsize=7, color=c)
-        tab.text(-0.01, i + 1, lab, transform=tab.get_yaxis_transform(), ha="right", va="center",
+        tab.text(-0.035, i + 1, lab, transform=tab.get_yaxis_transform(), ha="right", va="center",
                  fontsize=7, color=c)
     if x == "log":
         from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -410,6 +412,7 @@ def histogram_figure(results, labels=None, *, fig=None, ax=None, layout: Optiona
         axes = list(axs[:n])
     styles = {}
     labelled = set()
+    legend_done = False
     g = np.geomspace(edges[0], edges[-1], 300)
     ymax = 0.0
     for i, (r, lab, th, c, a) in enumerate(zip(results, labels, theory, cols, axes)):
@@ -436,26 +439,28 @@ def histogram_figure(results, labels=None, *, fig=None, ax=None, layout: Optiona
             a.plot(g, math.log(10) * (g / tau) * np.exp(-g / tau), color=c, lw=1.1, ls=ls_,
                    label=f"theory: {tt.name}" if first else None)
         if t.size == 0 and layout == "multiples":
-            a.text(0.5, 0.5, f"0/{N} escaped\nwithin {_fmt(float(dur[i].max()))} {unit}", transform=a.transAxes,
+            a.text(0.5, 0.5, f"0/{N} escaped\nwithin {_fmt(float(dur[i].max()))} "
+                   f"{'steps' if unit == 'steps' else 'time units'}", transform=a.transAxes,
                    ha="center", va="center", fontsize=9, color=c)
         a.set_xscale("log")
         if layout == "multiples":
             a.set_title(txt, fontsize=8, color=c)
             a.tick_params(axis="x", labelbottom=True)
-            if i == 0:  # the same curve kinds in every panel: one legend
-                a.legend(handles=a.get_legend_handles_labels()[0][1:], fontsize=6, loc="upper left",
-                         framealpha=0.6)
+            extra = a.get_legend_handles_labels()[0][1:]  # the curves besides the histogram itself
+            if extra and not legend_done:  # the same curve kinds in every panel: one legend
+                a.legend(handles=extra, fontsize=6, loc="upper left", framealpha=0.6)
+                legend_done = True
     for a in set(axes):
         a.set_ylim(0, max(ymax, 1e-3) * 1.25)
         a.set_xlim(edges[0], edges[-1])
     if layout == "overlay":
-        ax.set_xlabel(f"escape time ({unit}, log bins)")
+        ax.set_xlabel(f"escape time ({'steps' if unit == 'steps' else 'continuous time'}, log bins)")
         ax.set_ylabel("fraction of particles per decade")
         ax.legend(fontsize=7, loc="upper left")
         ax.set_title(title if title is not None else "Escape-time histogram (grey: fitted exponential law)",
                      fontsize=9)
     else:
-        fig.supxlabel(f"escape time ({unit}, log bins)", fontsize=9)
+        fig.supxlabel(f"escape time ({'steps' if unit == 'steps' else 'continuous time'}, log bins)", fontsize=9)
         fig.supylabel("fraction of particles per decade", fontsize=9)
         fig.suptitle(title if title is not None else "Escape-time histograms (grey: fitted exponential law; "
                      "density per decade ln10·(t/τ)·e^(−t/τ))", fontsize=9)
