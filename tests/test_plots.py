@@ -177,3 +177,16 @@ def test_plot_experiment_writes_all_figures(tmp_path):
     paths = plots.plot_experiment(out, tmp_path, formats=("png", "svg"))
     assert sorted(p.name for p in paths) == ["histogram.png", "histogram.svg", "survival.png", "survival.svg"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_cli_formats_option(tmp_path, capsys):
+    from leap_sde import cli
+
+    out = tmp_path / "run"
+    small = ["--set", "run.particles=50", "--set", "run.max_steps=3000", "--set", "leap.sigma=[0.0, 0.1]"]
+    assert cli.main(["simulate", "--out", str(out), "--quiet", "--formats", "svg,pdf", *small]) == 0
+    figs = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".pdf", ".svg"))
+    assert figs == ["histogram.pdf", "histogram.svg", "survival.pdf", "survival.svg"]
+    with pytest.raises(SystemExit) as e:
+        cli.main(["simulate", "--out", str(tmp_path / "x"), "--formats", "gif", *small])
+    assert e.value.code == 2 and "formats" in capsys.readouterr().err
