@@ -256,6 +256,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
         st, d = stats[i], dur[i]
         N, k = r.n_particles, st.n_escaped
         e = r.escaped
+        div = f", {st.n_diverged} diverged (censored)" if st.n_diverged else ""
         if k == 0:
             # interleaved dashes: several zero-escape runs on the same line S = 1 all stay visible
             dash = (6.0 * zero_seen, (6.0, 6.0 * (n_zero - 1) + 1e-9)) if n_zero > 1 else (0, (6, 2))
@@ -266,7 +267,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
                 ax.plot([lo_x, ends[i]], [1.0, 1.0], color=c, lw=2.0, ls=dash, zorder=3)
             bound = _fmt(st.mean_ci[0])
             handles.append(Line2D([], [], color=c, lw=2.0, ls=(0, (6, 2)),
-                                  label=f"{lab}: 0/{N} escaped (τ > {bound} {uname}, {confidence:.0%})"))
+                                  label=f"{lab}: 0/{N} escaped{div} (τ > {bound} {uname}, {confidence:.0%})"))
         else:
             t, s, lo, hi = _km(d, e, confidence)
             t = t / scale[i]
@@ -283,7 +284,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
             ax.step(tt, ss, where="post", color=c, lw=1.6, zorder=3)
             ax.fill_between(tt, ll, hh, step="post", color=c, alpha=0.18, lw=0)
             handles.append(Line2D([], [], color=c, lw=1.6,
-                                  label=f"{lab}: {k}/{N} escaped, τ̂ = {_fmt(st.mean)} {uname}"))
+                                  label=f"{lab}: {k}/{N} escaped{div}, τ̂ = {_fmt(st.mean)} {uname}"))
             if fit and x != "scaled":
                 g = _grid(lo_x, hi_x, x)
                 ax.plot(g, np.exp(-g / st.mean), color=c, lw=0.8, alpha=0.7)

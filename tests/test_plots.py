@@ -190,3 +190,13 @@ def test_cli_formats_option(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["simulate", "--out", str(tmp_path / "x"), "--formats", "gif", *small])
     assert e.value.code == 2 and "formats" in capsys.readouterr().err
+
+
+def test_diverged_particles_are_named_in_the_legend():
+    r = fake_run(100.0, n=200, seed=4)
+    status = r.status.copy()
+    status[:5] = Status.DIVERGED
+    r = EscapeResult(status=status, steps=r.steps, times=r.times, positions=r.positions, max_steps=r.max_steps,
+                     eta=r.eta, seed_entropy=4)
+    text = [t.get_text() for t in plots.survival_figure([r], ["d"]).axes[0].get_legend().get_texts()]
+    assert text[0].startswith(f"d: {r.n_escaped}/200 escaped, 5 diverged")
