@@ -200,3 +200,23 @@ def test_diverged_particles_are_named_in_the_legend():
                      eta=r.eta, seed_entropy=4)
     text = [t.get_text() for t in plots.survival_figure([r], ["d"]).axes[0].get_legend().get_texts()]
     assert text[0].startswith(f"d: {r.n_escaped}/200 escaped, 5 diverged")
+
+
+def test_sweep_line_plot_keeps_zero_escape_points(tmp_path):
+    """A point with no escape has rate 0 (not drawable on the log axis): it is drawn as its 95% upper bound."""
+    from leap_sde.sweep import load_spec
+    from leap_sde.sweep.plots import _Configs, _plot_line
+
+    (tmp_path / "s.toml").write_text('[sweep]\nname = "t"\n[grid]\n"leap.sigma" = [0.0, 0.3, 0.6]\n')
+    spec = load_spec(tmp_path / "s.toml")
+    rows = [{"leap.sigma": 0.0, "rate_per_step": 0.0, "rate_ci_low": 0.0, "rate_ci_high": 1e-6},
+            {"leap.sigma": 0.3, "rate_per_step": 2e-4, "rate_ci_low": 1e-4, "rate_ci_high": 3e-4},
+            {"leap.sigma": 0.6, "rate_per_step": 1e-2, "rate_ci_low": 9e-3, "rate_ci_high": 1.1e-2}]
+    figs = []
+    _plot_line(spec, rows, {"kind": "line", "x": "leap.sigma"}, _Configs(spec), lambda f, p: figs.append(f))
+    ax = figs[0].axes[0]
+    bounds = [ln for ln in ax.lines if ln.get_marker() == "v"]
+    assert len(bounds) == 1 and list(bounds[0].get_xdata()) == [0.0] and list(bounds[0].get_ydata()) == [1e-6]
+    assert "no escape: 95% upper bound" in [t.get_text() for t in ax.get_legend().get_texts()]
+    lo, hi = ax.get_xlim()
+    assert lo == 0.0 and 0.6 <= hi <= 0.6 * 1.031
