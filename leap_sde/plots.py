@@ -226,9 +226,13 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
     from matplotlib.lines import Line2D
 
     n = len(results)
+    tab = None
     if ax is None:
         fig = _figure((9.5, 4.2 + (0.2 * (n + 1) + 0.4 if at_risk else 0.0)))
-        ax = fig.add_subplot()
+        if at_risk:  # the table as a second grid row: the layout engine makes room for its labels
+            ax, tab = fig.subplots(2, 1, sharex=True, height_ratios=[4.0, 0.2 * (n + 1) + 0.1])
+        else:
+            ax = fig.add_subplot()
     fig = ax.figure
     cols = list(colors) if colors is not None else _colors(n)
     fit = (x == "scaled") if fit is None else bool(fit)
@@ -323,7 +327,7 @@ def survival_figure(results, labels=None, *, ax=None, x: str = "log", unit: str 
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
               frameon=False)
     if at_risk:
-        _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, at_risk_times)
+        _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, at_risk_times, tab)
     return fig
 
 
@@ -331,8 +335,8 @@ def _grid(lo, hi, x):
     return np.geomspace(lo, hi, 300) if x == "log" else np.linspace(lo, hi, 300)
 
 
-def _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, when):
-    from mpl_toolkits.axes_grid1 import make_axes_locatable
+def _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, when, tab=None):
+    """Number at risk at the times ``when`` in ``tab`` (default: a new axes under ``ax``)."""
 
     if when is None:
         if x == "log":
@@ -343,8 +347,10 @@ def _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, when):
             when = [v for v in MaxNLocator(6).tick_values(lo_x, hi_x) if lo_x <= v <= hi_x]
     when = [float(w) for w in when]
     n = len(results)
-    div = make_axes_locatable(ax)
-    tab = div.append_axes("bottom", size=0.2 * (n + 1), pad=0.55, sharex=ax)
+    if tab is None:
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+        tab = make_axes_locatable(ax).append_axes("bottom", size=0.2 * (n + 1), pad=0.55, sharex=ax)
     tab.set_ylim(n + 0.5, -0.5)
     tab.set_yticks([])
     for s in tab.spines.values():
@@ -356,8 +362,11 @@ def _at_risk_table(ax, results, labels, cols, dur, scale, x, lo_x, hi_x, when):
         counts = _at_risk(d / sc, when)
         for w, m in zip(when, counts):
             tab.text(w, i + 1, f"{m}", ha="center", va="center", fontsize=7, color=c)
-        tab.text(-0.035, i + 1, lab, transform=tab.get_yaxis_transform(), ha="right", va="center",
-                 fontsize=7, color=c)
+    # run labels as y tick labels: the layout engine then makes room for them
+    tab.set_yticks(np.arange(1, n + 1), labels, fontsize=7)
+    tab.tick_params(axis="y", which="both", left=False, pad=14)
+    for tl, c in zip(tab.get_yticklabels(), cols):
+        tl.set_color(c)
     if x == "log":
         from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -496,8 +505,9 @@ def occupation_figure(results, labels=None, *, ax=None, title: Optional[str] = N
 
 # --------------------------------------------------------------------------------------------------
 # theory
-def theory_escape_times(config, sigma: float, *, chain: bool = False) -> tuple:
-    """Theoretical mean escape times (in steps) for one σ of a resolved experiment config, where they apply.
+def theory_escape_times(config, sigma: float, *, chain: bool = False, back: bool = False) -> tuple:
+    """Theoretical mean escape times (in steps) for one σ of a resolved experiment config, where they apply
+    (``back``: of the escape back, target → start minimum, of a ``run.preference`` experiment).
 
     Applies to a 1-D landscape with a threshold exit, a constant learning rate, plain SGD (no momentum or
     weight decay), Gaussian LEAP (or none) and white or SGD-like (``|U''|/B``) gradient noise, started at a
@@ -518,12 +528,12 @@ def theory_escape_times(config, sigma: float, *, chain: bool = False) -> tuple:
     ``τ/η``.
     """
     try:
-        return _theory_times(config, float(sigma), chain)
+        return _theory_times(config, float(sigma), chain, back)
     except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError, KeyError, TypeError):
         return ()
 
 
-def _theory_times(cfg, sigma, chain):
+def _theory_times(cfg, sigma, chain, back=False):
     import warnings
 
     from . import dynamics as dyn
@@ -536,6 +546,11 @@ def _theory_times(cfg, sigma, chain):
 
     exp = build(cfg)
     land, ex, noise = exp.landscape, exp.exit, exp.noise
+    start = exp.x0
+    if back:
+        if exp.reverse_exit is None:
+            return ()
+        ex, start = exp.reverse_exit, exp.reverse_x0
     if land.dim != 1 or not isinstance(ex, dyn.Threshold) or not isinstance(exp.schedule, Constant):
         return ()
     if not (isinstance(exp.optimizer, SGD) and exp.optimizer.momentum == 0 and exp.optimizer.weight_decay == 0):
@@ -544,7 +559,7 @@ def _theory_times(cfg, sigma, chain):
         return ()
     relative = bool(exp.leap_kwargs.get("relative") or False)
     eta = float(exp.eta)
-    x0, xc = float(np.asarray(exp.x0).ravel()[0]), float(ex.value)
+    x0, xc = float(np.asarray(start).ravel()[0]), float(ex.value)
     if ex.direction * (xc - x0) <= 0:
         return ()
     U, dU, d2U = funcs_1d(land)
@@ -611,9 +626,19 @@ def _theory_times(cfg, sigma, chain):
 
 # --------------------------------------------------------------------------------------------------
 # the result folder
+def _names(cfg):
+    try:
+        from .experiment import build
+
+        return build(cfg).names
+    except Exception:  # noqa: BLE001 - only a title
+        return ("start", "target")
+
+
 def plot_experiment(out, out_dir, *, save=None, formats=FORMATS, x: str = "log", chain: bool = False) -> list:
-    """Write survival, histogram and (for runs with occupation snapshots) occupation figures of an
-    :class:`~leap_sde.experiment.ExperimentOutput` into ``out_dir`` in each of ``formats``; returns the paths.
+    """Write survival, histogram, (``run.preference``) survival_back and (for runs with occupation snapshots)
+    occupation figures of an :class:`~leap_sde.experiment.ExperimentOutput` into ``out_dir`` in each of
+    ``formats``; returns the paths.
 
     The theory curves come from :func:`theory_escape_times` of the run's config (``chain``: also the exact
     discrete chain).  ``save`` is accepted for backward compatibility and ignored (files are always written
@@ -630,6 +655,14 @@ def plot_experiment(out, out_dir, *, save=None, formats=FORMATS, x: str = "log",
                            formats=formats)
     written += save_figure(histogram_figure(results, labels, theory=theory), out_dir / "histogram",
                            formats=formats)
+    back = [(r.reverse, lab, theory_escape_times(out.config, r.sigma, chain=chain, back=True))
+            for r, lab in zip(runs, labels) if r.reverse is not None]
+    if back:
+        names = _names(out.config)
+        ttl = f"Escape back ({names[1]} → {names[0]} minimum)\nKaplan–Meier survival (95% pointwise band: Greenwood, log-log)"
+        written += save_figure(survival_figure([b[0] for b in back], [b[1] for b in back], x=x,
+                                               theory=[b[2] for b in back], title=ttl),
+                               out_dir / "survival_back", formats=formats)
     occ = [(r.occupation, lab) for r, lab in zip(runs, labels)
            if r.occupation is not None and r.occupation.snapshots is not None]
     if occ:

@@ -186,7 +186,8 @@ def test_cli_formats_option(tmp_path, capsys):
     small = ["--set", "run.particles=50", "--set", "run.max_steps=3000", "--set", "leap.sigma=[0.0, 0.1]"]
     assert cli.main(["simulate", "--out", str(out), "--quiet", "--formats", "svg,pdf", *small]) == 0
     figs = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".pdf", ".svg"))
-    assert figs == ["histogram.pdf", "histogram.svg", "survival.pdf", "survival.svg"]
+    # the default experiment has run.preference: the escape back has its own survival figure
+    assert figs == sorted(f"{f}.{e}" for f in ("histogram", "survival", "survival_back") for e in ("pdf", "svg"))
     with pytest.raises(SystemExit) as e:
         cli.main(["simulate", "--out", str(tmp_path / "x"), "--formats", "gif", *small])
     assert e.value.code == 2 and "formats" in capsys.readouterr().err
@@ -220,3 +221,23 @@ def test_sweep_line_plot_keeps_zero_escape_points(tmp_path):
     assert "no escape: 95% upper bound" in [t.get_text() for t in ax.get_legend().get_texts()]
     lo, hi = ax.get_xlim()
     assert lo == 0.0 and 0.6 <= hi <= 0.6 * 1.031
+
+
+SHARP_FLAT = {"landscape": {"kind": "sharp-flat", "curv_sharp": 4.0, "barrier_sharp": 0.5, "barrier_flat": 0.5},
+              "init": {"x0": "minimum", "minimum": 1}, "exit": {"threshold": "minimum", "target_minimum": 0},
+              "leap": {"sigma": 0.05}, "run": {"preference": True}}
+
+
+def test_theory_times_of_the_escape_back_and_its_figure(tmp_path):
+    from leap_sde import theory as th
+    from leap_sde.experiment import ExperimentOutput, RunOutput
+
+    cfg = resolve(SHARP_FLAT, base={})
+    back = {t.name: t.steps for t in plots.theory_escape_times(cfg, 0.05, back=True)}
+    # flat minimum (h = 1) over the saddle (h_b = 1) back to the sharp side: s = h_b/(h + h_b) = 1/2
+    tau = th.leap_xie_escape_time(0.5, 1.0, -1.0, batch_size=1.0, eta=0.1, sigma=0.05, s=0.5)
+    assert back["Xie et al. + LEAP"] == pytest.approx(tau / 0.1, rel=1e-9)
+    out = ExperimentOutput(config=cfg, runs=[RunOutput(sigma=0.05, escape=fake_run(2000.0, eta=0.1),
+                                                       reverse=fake_run(math.inf, eta=0.1))])
+    names = sorted(p.name for p in plots.plot_experiment(out, tmp_path, formats="png"))
+    assert names == ["histogram.png", "survival.png", "survival_back.png"]
