@@ -91,6 +91,10 @@ def test_survival_scaled_axis_and_ax_argument():
     x, y = ax.lines[-1].get_data()
     np.testing.assert_allclose(y, np.exp(-np.asarray(x)))
     assert any("0/300 escaped" in t.get_text() for t in ax.get_legend().get_texts())
+    # into a caller's axes with the at-risk table: one extra axes under it, the same Figure
+    fig2 = Figure()
+    ax2 = fig2.add_subplot()
+    assert plots.survival_figure(RUNS, LABELS, ax=ax2) is fig2 and len(fig2.axes) == 2
 
 
 def test_survival_argument_errors():
