@@ -13,6 +13,8 @@ from .schedules import (Constant, CosineAnnealingLR, CosineAnnealingWarmRestarts
                         InverseTimeLR, Schedule, StepLR, Warmup)
 from .ams import AMSResult, ams, ams_probability
 from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, simulate
+from .runs import (RateComparison, RunComparison, RunMeta, SavedRun, SavedSweep, compare_results, compare_runs,
+                   load_run, load_sweep)
 
 __version__ = "0.1.0"
 
@@ -27,4 +29,6 @@ __all__ = [
     "StepLR", "Warmup",
     "SGD", "Adam", "AdamW",
     "EscapeResult", "StabilityWarning", "Status", "normalize_seed", "simulate",
+    "load_run", "load_sweep", "compare_runs", "compare_results", "SavedRun", "SavedSweep", "RunMeta", "RunComparison",
+    "RateComparison",
 ]

@@ -113,6 +113,12 @@ class AMSResult:
     wall_time: float = 0.0
     warnings: tuple = field(default=())
 
+    def to_frame(self):
+        """pandas DataFrame, one row per independent AMS run (``ams_run`` and the :class:`AMSRun` fields)."""
+        from .runs import ams_frame
+
+        return ams_frame(self)
+
     @property
     def relative_se(self) -> float:
         return self.mean_steps_se / self.mean_steps if self.mean_steps > 0 else math.inf

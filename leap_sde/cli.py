@@ -6,6 +6,7 @@
                    [--threads-per-point N] [--force] [--verify auto|all|recent|none] [--quick] [--set K=V ...]
                    [--dry-run] [--quiet]
     leap-sde plot DIR [--out FIGDIR]
+    leap-sde compare RUN_A RUN_B [--sigma S | --sigma SA:SB] [--unit steps|time] [--out DIR] [--force]
 
 Exit codes: 0 success, 1 a failed validation case, 2 bad arguments, configuration or output folder,
 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM (both after saving what was simulated).
@@ -139,6 +140,40 @@ def cmd_simulate(args) -> int:
         return EXIT_OK
 
 
+def cmd_compare(args) -> int:
+    """Rate ratio with its exact CI, equal-rate and log-rank tests, config diff of two result folders
+    (:func:`leap_sde.compare_runs`); with ``--out`` also comparison.json and the overlaid survival figure."""
+    from .runs import compare_runs, write_comparison
+
+    sigma = None
+    if args.sigma is not None:
+        try:
+            parts = [float(x) for x in args.sigma.split(":")]
+            if len(parts) not in (1, 2):
+                raise ValueError
+        except ValueError:
+            print(f"leap-sde compare: error: --sigma: expected a number or SA:SB, got {args.sigma!r}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        sigma = parts[0] if len(parts) == 1 else tuple(parts)
+    try:
+        cmp = compare_runs(args.run_a, args.run_b, sigma=sigma, unit=args.unit)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"leap-sde compare: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out:
+        out_dir = Path(args.out)
+        problem = check_out_dir(out_dir, force=args.force)
+        if problem:
+            print(f"leap-sde compare: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        write_comparison(cmp, out_dir)
+    print(cmp.text())
+    if args.out:
+        print(f"\nwritten: {Path(args.out) / 'comparison.json'}, {Path(args.out) / 'survival.png'} (.pdf, .svg)")
+    return EXIT_OK
+
+
 def cmd_validate(args, rest) -> int:
     from .validate.runner import main as validate_main
 
@@ -182,6 +217,16 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
     p.add_argument("--formats", default="png,pdf,svg", type=_formats, metavar="FMT[,FMT...]",
                    help="figure formats (default: png,pdf,svg)")
+    p = sub.add_parser("compare", help="compare two result folders: rate ratio with CI, log-rank test, "
+                       "survival curves, config diff")
+    p.add_argument("run_a", metavar="RUN_A", help="result folder of `leap-sde simulate` (run A)")
+    p.add_argument("run_b", metavar="RUN_B", help="result folder of run B")
+    p.add_argument("--sigma", help="compare this LEAP σ of both runs, or SA:SB (σ of A, σ of B); default: the "
+                   "single σ of each run, or every σ both runs have")
+    p.add_argument("--unit", choices=("steps", "time"), default="steps", help="rates per step (default) or per "
+                   "unit of continuous time")
+    p.add_argument("--out", help="also write comparison.json and survival.png/.pdf/.svg into this folder")
+    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     for name, help_ in (("validate", "run the numerical validation suite (see leap-sde validate --help)"),
                         ("sweep", "run a parameter sweep (see leap-sde sweep --help)"),
                         ("plot", "plot a sweep's results (see leap-sde plot --help)")):
@@ -195,6 +240,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return cmd_simulate(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     parser.print_help()
     return EXIT_USAGE
 

@@ -379,7 +379,8 @@ def escape_summary(res: EscapeResult) -> dict:
             "ams": {"probability": res.probability, "probability_ci": list(res.probability_ci),
                     "work_steps": res.work_steps, "iterations": res.iterations, "runs": len(res.runs),
                     "replicas": res.n_replicas, "levels": list(res.levels),
-                    "per_run_mean_steps": [r.mean_steps for r in res.runs]},
+                    "per_run_mean_steps": [r.mean_steps for r in res.runs],
+                    "per_run": [dict(r.__dict__) for r in res.runs]},
         }
     steps = res.rate(unit="steps")
     t = res.rate(unit="time")
@@ -616,7 +617,8 @@ def run_warnings(out: ExperimentOutput) -> list:
 
 def result_dict(out: ExperimentOutput) -> dict:
     """result.json: for one σ the ``escape``/``escape_back``/``preference``/``occupation`` blocks at the top
-    level, for several a ``runs`` list holding one such set per σ; ``warnings`` lists every warning."""
+    level, for several a ``runs`` list holding one such set per σ; ``warnings`` lists every warning; then
+    ``schema_version``, ``config``, ``provenance`` and ``timings_s`` (docs/results-format.md)."""
     exp = build(out.config)
     runs = []
     for r in out.runs:
@@ -632,6 +634,9 @@ def result_dict(out: ExperimentOutput) -> dict:
         d.update(runs[0])
     else:
         d["runs"] = runs
+    from .runs import result_provenance
+
+    d.update(result_provenance(out))  # schema version, resolved config, versions, git, command, timings
     return d
 
 
@@ -730,21 +735,9 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.toml", tomli_w.dumps(_toml_ready(out.config)))
-    arrays = {}
-    for i, r in enumerate(out.runs):
-        if isinstance(r.escape, AMSResult):  # no per-particle escape times: result.json holds the estimates
-            continue
-        arrays[f"steps_{i}"] = r.escape.steps
-        arrays[f"times_{i}"] = r.escape.times
-        arrays[f"status_{i}"] = r.escape.status
-        arrays[f"exit_points_{i}"] = r.escape.positions
-        if r.escape.unstable is not None:
-            arrays[f"unstable_{i}"] = r.escape.unstable
-        if r.reverse is not None:
-            arrays[f"back_steps_{i}"] = r.reverse.steps
-            arrays[f"back_times_{i}"] = r.reverse.times
-            arrays[f"back_status_{i}"] = r.reverse.status
-    arrays["sigma"] = np.array([r.sigma for r in out.runs])
+    from .runs import escape_arrays
+
+    arrays = escape_arrays(out)  # key names and status codes: docs/results-format.md
     atomic_savez(out_dir / "escape_times.npz", **arrays)
     atomic_write_json(out_dir / "result.json", result_dict(out))
     if plots and out.runs and not any(isinstance(r.escape, AMSResult) for r in out.runs):

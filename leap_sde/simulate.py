@@ -150,6 +150,14 @@ class EscapeResult:
         t_max = self.max_steps if unit == "steps" else float(t.max())  # censoring happens at max_steps
         return ks_exponential(t[keep], self.escaped[keep], t0=t0, t_max=max(t_max, t0 + 1e-12))
 
+    def to_frame(self):
+        """pandas DataFrame, one row per particle: ``particle``, ``status`` (categorical: escaped / censored /
+        diverged), ``steps``, ``time``, final position ``x0 … x{d-1}`` (the exit point of escaped particles),
+        ``unstable`` / ``basin`` / ``steps_in_basin_{k}`` where recorded (:func:`leap_sde.runs.escape_frame`)."""
+        from .runs import escape_frame
+
+        return escape_frame(self)
+
     def basin_fractions(self) -> Optional[np.ndarray]:
         """(b,) fraction of all simulated steps spent in each basin (None if not recorded)."""
         if self.basin_steps is None:

@@ -119,46 +119,87 @@ class SweepSummary:
 
 
 def write_table(store: Store, plan: Plan, entries=None) -> Path:
-    """Rebuild ``results.csv`` (one row per finished planned point, plan order) atomically from the store."""
+    """Rebuild ``results.csv`` (one row per finished planned point, plan order) atomically from the store.
+
+    Every cell holds one number or string: a list value (a vector parameter such as ``init.x0``, the
+    ``basin_fractions``) becomes one column per element, ``name[i]`` (nested lists ``name[i][j]``); an empty
+    cell is a missing value.  :func:`read_table` puts such columns back together into lists."""
     import csv
     import io
 
     entries = store.load_index() if entries is None else entries
     rows = store.load_rows(entries)
+    recs = [(key, rows[key]) for key in plan.keys if key in rows]
+    groups = [("params", n) for n in plan.names] + [("row", f) for f in ROW_FIELDS]
+    cols = {g: flat_columns(g[1], [rec.get(g[0], {}).get(g[1]) for _, rec in recs]) for g in groups}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", *plan.names, *ROW_FIELDS, "path"])
-    for i, key in enumerate(plan.keys):
-        rec = rows.get(key)
-        if rec is None:
-            continue
-        params = rec.get("params", {})
-        row = rec.get("row", {})
-        w.writerow([key, *(_cell(params.get(n)) for n in plan.names), *(_cell(row.get(f)) for f in ROW_FIELDS),
-                    f"points/{key}"])
+    w.writerow(["key", *(c for g in groups for c in cols[g]), "path"])
+    for key, rec in recs:
+        cells = []
+        for g in groups:
+            flat = flatten_value(g[1], rec.get(g[0], {}).get(g[1]))
+            cells.extend(_cell(flat.get(c)) for c in cols[g])
+        w.writerow([key, *cells, f"points/{key}"])
     path = store.root / "results.csv"
     atomic_write_text(path, buf.getvalue())
     return path
 
 
+def flatten_value(name: str, v) -> dict:
+    """``{column: scalar}`` of one value: a scalar (or None) is ``{name: v}``; a list gives ``name[i]`` per
+    element (recursively: ``name[i][j]``), a dict ``name.key``."""
+    if isinstance(v, (list, tuple)):
+        out = {}
+        for i, x in enumerate(v):
+            out.update(flatten_value(f"{name}[{i}]", x))
+        return out
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out.update(flatten_value(f"{name}.{k}", x))
+        return out
+    return {name: v}
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def flat_columns(name: str, values) -> list:
+    """The columns of :func:`flatten_value` over ``values`` (their union; list elements in index order)."""
+    seen = {}
+    for v in values:
+        if v is None:
+            continue
+        for c in flatten_value(name, v):
+            seen.setdefault(c, len(seen))
+    if not seen:
+        return [name]
+    return sorted(seen, key=lambda c: (tuple(int(i) for i in _INDEX.findall(c[len(name):])), seen[c]))
+
+
 def _cell(v):
     if v is None:
         return ""
-    if isinstance(v, (list, dict)):
+    if isinstance(v, (list, dict)):  # not written since schema 2 (flattened into columns); kept for safety
         return canonical_json(v)
     if isinstance(v, float):
         return repr(v)
     return v
 
 
+_INDEXED = re.compile(r"^(?P<base>.+?)(?P<idx>(\[\d+\])+)$")
+
+
 def read_table(path) -> list:
-    """``results.csv`` as a list of dicts (numbers parsed; list cells parsed as JSON)."""
+    """``results.csv`` as a list of dicts (numbers parsed; the ``name[i]`` columns of a list value put back
+    together into the list ``name``; JSON list cells, which 0.1 wrote, parsed too)."""
     import csv
 
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
-            rows.append({k: _parse_cell(v) for k, v in r.items()})
+            rows.append(_unflatten({k: _parse_cell(v) for k, v in r.items()}))
     return rows
 
 
@@ -178,6 +219,37 @@ def _parse_cell(v: str):
     if v in ("True", "False"):
         return v == "True"
     return v
+
+
+def _unflatten(row: dict) -> dict:
+    out, lists = {}, {}
+    for k, v in row.items():
+        m = _INDEXED.match(k)
+        if m is None or m.group("base") in row:
+            out[k] = v
+            continue
+        base = m.group("base")
+        if base not in lists:
+            lists[base] = {}
+            out[base] = None  # keeps the column order
+        lists[base][tuple(int(i) for i in _INDEX.findall(m.group("idx")))] = v
+    for base, cells in lists.items():
+        if all(v is None for v in cells.values()):
+            continue
+        out[base] = _nested(cells)
+    return out
+
+
+def _nested(cells: dict):
+    """Nested lists from ``{(i, j, ...): value}`` (missing elements None; trailing all-missing dropped)."""
+    cells = {k: v for k, v in cells.items() if v is not None}
+    if not cells:
+        return None
+    if any(len(k) == 1 for k in cells):
+        n = max(k[0] for k in cells) + 1
+        return [cells.get((i,)) for i in range(n)]
+    n = max(k[0] for k in cells) + 1
+    return [_nested({k[1:]: v for k, v in cells.items() if k[0] == i}) for i in range(n)]
 
 
 def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None, scheduler=None, threads=None,
