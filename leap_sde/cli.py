@@ -126,7 +126,7 @@ def cmd_simulate(args) -> int:
             print(f"Interrupted before any run finished; nothing saved in {out_dir}.", file=sys.stderr)
             return sig.exit_code
         sig.deferring = True  # from here on a signal cannot interrupt the saving
-        write_outputs(out_dir, out, formats=args.formats, chain=True)
+        write_outputs(out_dir, out, formats=args.formats)
         print(format_table(out))
         for w in run_warnings(out):
             print(f"warning: {w}", file=sys.stderr)

@@ -726,10 +726,10 @@ def _pt(x):
 
 
 def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats=("png", "pdf", "svg"),
-                  chain: bool = False) -> Path:
+                  chain="auto") -> Path:
     """Write config.toml, result.json, escape_times.npz and the plots (survival, histogram, occupation, each
     in every one of ``formats``; :func:`leap_sde.plots.plot_experiment`, ``chain``: also the exact discrete-chain
-    theory curve, ~1 s per σ) into ``out_dir`` (atomically)."""
+    theory curve, ~1 s per σ; "auto": for runs of ≥ 10⁶ particle-steps) into ``out_dir`` (atomically)."""
     import tomli_w
 
     out_dir = Path(out_dir)

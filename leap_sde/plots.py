@@ -37,6 +37,8 @@ FORMATS = ("png", "pdf", "svg")
 _VALID_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 #: grid of the discrete-chain theory curve (800 cells: within 1% of 2000 cells on the shipped configs, ~4x faster)
 CHAIN_CELLS = 800
+#: ``chain="auto"`` draws the discrete-chain curve for runs of at least this many simulated particle-steps
+CHAIN_AUTO_STEPS = 1e6
 #: line styles of the theory curves, in the order of :func:`theory_escape_times`
 _THEORY_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
 
@@ -635,18 +637,25 @@ def _names(cfg):
         return ("start", "target")
 
 
-def plot_experiment(out, out_dir, *, save=None, formats=FORMATS, x: str = "log", chain: bool = False) -> list:
+def plot_experiment(out, out_dir, *, save=None, formats=FORMATS, x: str = "log", chain="auto") -> list:
     """Write survival, histogram, (``run.preference``) survival_back and (for runs with occupation snapshots)
     occupation figures of an :class:`~leap_sde.experiment.ExperimentOutput` into ``out_dir`` in each of
     ``formats``; returns the paths.
 
-    The theory curves come from :func:`theory_escape_times` of the run's config (``chain``: also the exact
-    discrete chain).  ``save`` is accepted for backward compatibility and ignored (files are always written
-    atomically by :func:`save_figure`).
+    The theory curves come from :func:`theory_escape_times` of the run's config.  ``chain``: also the exact
+    discrete chain (~1 s per σ and direction); ``"auto"`` (default): where the run simulated at least
+    :data:`CHAIN_AUTO_STEPS` particle-steps, so that its cost is small next to the simulation's (a rule on the
+    results, not on timings: the figures of a run are reproducible).  ``save`` is accepted for backward
+    compatibility and ignored (files are always written atomically by :func:`save_figure`).
     """
     formats = check_formats(formats)
     out_dir = Path(out_dir)
     runs = list(out.runs)
+    if chain == "auto":
+        done = sum(float(np.sum(e.steps)) for r in runs for e in (r.escape, r.reverse) if e is not None)
+        chain = done >= CHAIN_AUTO_STEPS
+    elif not isinstance(chain, bool):
+        raise ValueError(f"chain must be True, False or 'auto', got {chain!r}")
     labels = [f"σ = {r.sigma:g}" for r in runs]
     results = [r.escape for r in runs]
     theory = [theory_escape_times(out.config, r.sigma, chain=chain) for r in runs]

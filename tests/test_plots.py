@@ -245,3 +245,23 @@ def test_theory_times_of_the_escape_back_and_its_figure(tmp_path):
                                                        reverse=fake_run(math.inf, eta=0.1))])
     names = sorted(p.name for p in plots.plot_experiment(out, tmp_path, formats="png"))
     assert names == ["histogram.png", "survival.png", "survival_back.png"]
+
+
+def test_chain_auto_rule(tmp_path, monkeypatch):
+    """chain="auto": the discrete-chain theory only for runs of >= CHAIN_AUTO_STEPS simulated particle-steps."""
+    from leap_sde.experiment import ExperimentOutput, RunOutput
+
+    seen = []
+    monkeypatch.setattr(plots, "theory_escape_times", lambda cfg, s, chain=False, back=False: seen.append(chain)
+                        or ())
+    cfg = resolve(KRAMERS, base={})
+    for mean, n in ((100.0, 50), (10_000.0, 400)):  # ~5e3 and ~4e6 particle-steps
+        r = fake_run(mean, n=n, max_steps=200_000, eta=0.005)
+        seen.clear()
+        plots.plot_experiment(ExperimentOutput(config=cfg, runs=[RunOutput(sigma=0.0, escape=r)]), tmp_path,
+                              formats="png")
+        assert seen == [float(r.steps.sum()) >= plots.CHAIN_AUTO_STEPS]
+    assert seen == [True]
+    with pytest.raises(ValueError, match="chain"):
+        plots.plot_experiment(ExperimentOutput(config=cfg, runs=[RunOutput(sigma=0.0, escape=r)]), tmp_path,
+                              chain="yes")
