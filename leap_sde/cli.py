@@ -1,11 +1,13 @@
 """``leap-sde`` command line: simulate, validate, sweep, plot.
 
     leap-sde simulate [CONFIG.toml] [--set section.key=value ...] [--out DIR] [--force] [--quiet]
-    leap-sde validate [--quick | --full] [--only NAME ...] [--seed N] [--out DIR]
+                      [--format table|csv|json]
+    leap-sde validate [--quick | --full] [--only NAME ...] [--seed N] [--out DIR] [--format table|csv|json]
     leap-sde sweep SWEEP.toml [--out DIR] [--executor local|dask] [--scheduler ADDRESS] [--workers N]
                    [--threads-per-point N] [--force] [--verify auto|all|recent|none] [--quick] [--set K=V ...]
                    [--dry-run] [--quiet]
     leap-sde plot DIR [--out FIGDIR]
+    leap-sde keys [SECTION] [--format table|csv|json]
     leap-sde compare RUN_A RUN_B [--sigma S | --sigma SA:SB] [--unit steps|time] [--out DIR] [--force]
 
 Exit codes: 0 success, 1 a failed validation case, 2 bad arguments, configuration or output folder,
@@ -14,7 +16,9 @@ Exit codes: 0 success, 1 a failed validation case, 2 bad arguments, configuratio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
+import logging
 import signal
 import sys
 import warnings
@@ -95,6 +99,40 @@ class _Signals:
         return 128 + int(self.received) if self.received else EXIT_INTERRUPTED
 
 
+class _LevelFormatter(logging.Formatter):
+    """``message`` for INFO, ``warning: message`` / ``error: message`` above, always on one line."""
+
+    def format(self, record):
+        msg = " ".join(record.getMessage().split())
+        return msg if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {msg}"
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the command line: ``warning: Category: message`` on one line, no source."""
+    text = " ".join(str(message).split())
+    name = "" if category in (UserWarning, RuntimeWarning) else f"{category.__name__}: "
+    print(f"warning: {name}{text}", file=sys.stderr if file is None else file, flush=True)
+
+
+@contextlib.contextmanager
+def cli_output(quiet: bool = False):
+    """While a command runs: the ``leap_sde`` loggers print to stderr (INFO, or WARNING with ``quiet``) as
+    one clean line each, and Python warnings too (``warning: ...``, no source lines); restored afterwards."""
+    logger = logging.getLogger("leap_sde")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter())
+    old_level, old_show = logger.level, warnings.showwarning
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    warnings.showwarning = _one_line_warning
+    try:
+        yield
+    finally:
+        warnings.showwarning = old_show
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
 def cmd_simulate(args) -> int:
     from .config import ConfigError, load_toml, resolve
 
@@ -110,12 +148,17 @@ def cmd_simulate(args) -> int:
         print(f"leap-sde simulate: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     from .ams import AMSResult
-    from .experiment import format_table, run_experiment, run_warnings, write_outputs
+    from .experiment import format_table, result_rows, run_experiment, run_warnings, write_outputs
     from .simulate import StabilityWarning
 
     what = args.config or "the built-in default experiment (sharp-vs-flat double well, SGD vs SGD + LEAP)"
+    chatter = sys.stdout if args.format == "table" else sys.stderr  # csv/json: stdout holds only the data
     if not args.quiet:
-        print(f"leap-sde {__version__}: running {what}; results in {out_dir}", flush=True)
+        import textwrap
+
+        print(textwrap.fill(f"leap-sde {__version__}: running {what}; results in {out_dir}", 80,
+                            subsequent_indent="  ", break_on_hyphens=False, break_long_words=False),
+              file=chatter, flush=True)
     with _Signals() as sig, warnings.catch_warnings():
         # the runs' warnings are printed below, once each (and saved in result.json)
         warnings.simplefilter("ignore", StabilityWarning)
@@ -126,17 +169,22 @@ def cmd_simulate(args) -> int:
             print(f"Interrupted before any run finished; nothing saved in {out_dir}.", file=sys.stderr)
             return sig.exit_code
         sig.deferring = True  # from here on a signal cannot interrupt the saving
-        write_outputs(out_dir, out, formats=args.formats)
-        print(format_table(out))
+        write_outputs(out_dir, out, formats=args.figure_formats)
+        if args.format == "table":
+            print(format_table(out))
+        elif args.format == "csv":
+            _print_records(result_rows(out), "csv")
+        else:  # exactly what result.json holds
+            print((out_dir / "result.json").read_text(encoding="utf-8"), end="")
         for w in run_warnings(out):
-            print(f"warning: {w}", file=sys.stderr)
+            print(f"warning: {' '.join(w.split())}", file=sys.stderr)
         if out.interrupted or sig.received:
             n = sum(r.escape.n_censored for r in out.runs if not isinstance(r.escape, AMSResult))
             print(f"Interrupted: saved what was simulated in {out_dir} (unfinished particles counted as censored; "
                   f"{n} censored in total; later runs not done).", file=sys.stderr)
             return sig.exit_code
         if not args.quiet:
-            print(f"wall time {out.wall_time:.1f} s; results in {out_dir}")
+            print(f"wall time {out.wall_time:.1f} s; results in {out_dir}", file=chatter)
         return EXIT_OK
 
 
@@ -174,10 +222,39 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
-def cmd_validate(args, rest) -> int:
-    from .validate.runner import main as validate_main
+def cmd_keys(args) -> int:
+    """``leap-sde keys [SECTION]``: the config keys, generated from the schema."""
+    from .config import ConfigError, key_rows, keys_text
 
-    return validate_main(rest)
+    try:
+        if args.format == "table":
+            print(keys_text(args.section))
+        else:
+            _print_records(key_rows(args.section), args.format)
+    except ConfigError as e:
+        print(f"leap-sde keys: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _print_records(rows, fmt) -> None:
+    """``rows`` (a list of flat dicts) as CSV (header line first) or as a JSON list on stdout."""
+    if fmt == "json":
+        import json
+
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    import csv
+
+    w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+
+
+def cmd_validate(args, rest) -> int:
+    from .validate.runner import run_suite
+
+    return run_suite(rest)
 
 
 def cmd_sweep(args, rest) -> int:
@@ -215,8 +292,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="result folder (default: runs/<timestamp>); must be new or empty unless --force")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
-    p.add_argument("--formats", default="png,pdf,svg", type=_formats, metavar="FMT[,FMT...]",
-                   help="figure formats (default: png,pdf,svg)")
+    p.add_argument("--figure-formats", default="png,pdf,svg", type=_formats, metavar="FMT[,FMT...]",
+                   help="formats of the figures written into --out (default: png,pdf,svg)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="what is printed: table (default, 80 columns), csv (one row per sigma and direction) or "
+                        "json (result.json); csv/json print only the data on stdout")
+    p = sub.add_parser("keys", help="list the config keys with type, default, valid range and meaning")
+    p.add_argument("section", nargs="?", help="one section (landscape, dynamics, leap, schedule, init, exit, run)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table (default, 80 columns), csv or json")
     p = sub.add_parser("compare", help="compare two result folders: rate ratio with CI, log-rank test, "
                        "survival curves, config diff")
     p.add_argument("run_a", metavar="RUN_A", help="result folder of `leap-sde simulate` (run A)")
@@ -234,16 +318,19 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["simulate"]
-    if argv[0] in ("validate", "sweep", "plot"):
-        handler = {"validate": cmd_validate, "sweep": cmd_sweep, "plot": cmd_plot}[argv[0]]
-        return handler(None, argv[1:])
-    args = parser.parse_args(argv)
-    if args.command == "simulate":
-        return cmd_simulate(args)
-    if args.command == "compare":
-        return cmd_compare(args)
-    parser.print_help()
-    return EXIT_USAGE
+    with cli_output(quiet="--quiet" in argv):
+        if argv[0] in ("validate", "sweep", "plot"):
+            handler = {"validate": cmd_validate, "sweep": cmd_sweep, "plot": cmd_plot}[argv[0]]
+            return handler(None, argv[1:])
+        args = parser.parse_args(argv)
+        if args.command == "simulate":
+            return cmd_simulate(args)
+        if args.command == "keys":
+            return cmd_keys(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        parser.print_help()
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,8 +27,8 @@ from .optimizers import SGD, Adam, AdamW, Optimizer
 from .ams import AMSResult
 from .simulate import EscapeResult, StabilityWarning, Status, simulate
 
-__all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "run_experiment", "write_outputs",
-           "escape_summary", "preference_summary", "format_table", "result_dict", "run_warnings"]
+__all__ = ["Experiment", "build", "RunOutput", "ExperimentOutput", "resolve_config", "run_experiment", "write_outputs",
+           "escape_summary", "preference_summary", "format_table", "result_rows", "result_dict", "run_warnings"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Experiment:
     #: names of the start and target minima in tables ("sharp"/"flat" for a SharpFlatWell)
     names: tuple = ("start", "target")
     optimizer: Optimizer = SGD()
+    #: index of the target minimum of an ``exit.threshold = "minimum"`` exit (None for other exits)
+    target_minimum: Optional[int] = None
 
     def leap(self, sigma):
         return dyn.LEAP(sigma, **self.leap_kwargs) if sigma > 0 else None
@@ -128,8 +130,9 @@ class Experiment:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         if x0.shape != (land.dim,):
             raise ConfigError(f"init.x0: expected {land.dim} coordinate(s), got {x0.tolist()}")
-        noise = _keyed("dynamics", {"std": "noise_std", "batch_size": "batch_size", "floor": "hessian_floor"},
-                       lambda: {"none": lambda: dyn.NoNoise(), "white": lambda: dyn.WhiteNoise(D["noise_std"]),
+        noise = _keyed("dynamics", {"std": "noise_std", "batch_size": "batch_size", "floor": "hessian_floor",
+                                    "temperature": "temperature", "eta": "eta"},
+                       lambda: {"none": lambda: dyn.NoNoise(), "white": lambda: _white(D),
                                 "sgd-hessian": lambda: dyn.HessianNoise(D["batch_size"], floor=D["hessian_floor"]),
                                 "minibatch": lambda: _minibatch(D["batch_size"], L)}[D["noise"]]())
         leap_kwargs = dict(mode=P["mode"], relative=P["relative"] or None, variant=P["variant"])
@@ -139,8 +142,9 @@ class Experiment:
         for s in sigmas:
             _keyed("leap", {"sigma": "sigma", "relative": "relative", "mode": "mode", "variant": "variant"},
                    lambda: dyn.LEAP(s, **leap_kwargs))
+        target = _target_minimum(E, I, mins, x0)
         ext = _keyed("exit", {"value": "threshold", "coord": "coord", "direction": "direction", "center": "center",
-                              "radius": "radius"}, lambda: _exit(E, land, x0))
+                              "radius": "radius"}, lambda: _exit(E, land, x0, target))
         if R["threads"]:
             import numba
 
@@ -153,7 +157,7 @@ class Experiment:
             if I["x0"] != "minimum" or E["kind"] != "threshold" or E["threshold"] != "minimum":
                 raise ConfigError("run.preference: needs an escape between two minima (init.x0 = 'minimum', "
                                   "exit.kind = 'threshold', exit.threshold = 'minimum'); set run.preference = false")
-            rev_x0 = mins[E["target_minimum"]].x.copy()
+            rev_x0 = mins[target].x.copy()
             rev_exit = dyn.Threshold(float(x0[E["coord"]]), coord=E["coord"], direction=-ext.direction)
         if isinstance(land, lands.PiecewiseQuadraticWell) and I["x0"] == "minimum" and len(mins) == 2:
             h0, h1 = (float(m.hessian[0, 0]) for m in mins)  # minima[0] is the x < 0 side
@@ -174,7 +178,7 @@ class Experiment:
                 raise ConfigError("run.replicas and run.ams_runs: must be >= 2 with run.method = 'ams'")
         exp = cls(land, x0, D["eta"], D["mode"], noise, schedule, ext, sigmas, leap_kwargs, dict(R),
                   require_barrier=E["require_barrier"], reverse_x0=rev_x0, reverse_exit=rev_exit, names=names,
-                  optimizer=optimizer)
+                  optimizer=optimizer, target_minimum=target)
         from .simulate import check_memory, check_setup
 
         with warnings.catch_warnings():  # stability warnings are emitted by the run itself
@@ -284,7 +288,35 @@ def _schedule(S):
     return main
 
 
-def _exit(E, land, x0):
+def _white(D):
+    """White noise of ``dynamics.noise_std``, or of ``dynamics.temperature`` T: s = sqrt(2T/eta), D = T."""
+    if D.get("temperature") is not None:
+        return dyn.WhiteNoise.langevin(D["temperature"], D["eta"])
+    return dyn.WhiteNoise(D["noise_std"])
+
+
+def _target_minimum(E, I, mins, x0):
+    """The index of the target minimum of an ``exit.threshold = "minimum"`` exit (None for other exits):
+    ``exit.target_minimum`` if set, else the known minimum nearest to x0 other than the one x0 starts in
+    (``init.minimum``, or the minimum nearest to x0 for an explicit x0)."""
+    if E["kind"] != "threshold" or E["threshold"] != "minimum":
+        return None
+    t = E["target_minimum"]
+    if t is not None:
+        if t >= len(mins):
+            raise ConfigError(f"exit.target_minimum: must be < {len(mins)} (the landscape has {len(mins)} known "
+                              f"minima), got {t}")
+        return t
+    if len(mins) < 2:
+        raise ConfigError(f"exit: the default exit is a threshold at another minimum (exit.threshold = "
+                          f"'minimum'), but the landscape has {len(mins)} known minimum; choose an exit, e.g. "
+                          "exit.kind = 'leave-ball' with exit.radius, or exit.threshold = <number>")
+    d = [float(np.linalg.norm(m.x - x0)) for m in mins]
+    start = I["minimum"] if I["x0"] == "minimum" else int(np.argmin(d))
+    return min((i for i in range(len(mins)) if i != start), key=lambda i: (d[i], i))
+
+
+def _exit(E, land, x0, target=None):
     kind = E["kind"]
     if kind == "none":
         return dyn.NoExit()
@@ -292,9 +324,7 @@ def _exit(E, land, x0):
         thr = E["threshold"]
         if thr == "minimum":
             mins = land.minima
-            if E["target_minimum"] >= len(mins):
-                raise ConfigError(f"exit.target_minimum: must be < {len(mins)}, got {E['target_minimum']}")
-            thr = float(mins[E["target_minimum"]].x[E["coord"]] if E["coord"] < land.dim else np.nan)
+            thr = float(mins[target].x[E["coord"]] if E["coord"] < land.dim else np.nan)
         if isinstance(thr, list):
             raise ConfigError(f"exit.threshold: expected a number or 'minimum', got {thr!r}")
         if E["coord"] >= land.dim:
@@ -518,15 +548,16 @@ def _occupation_summary(exp: Experiment, run: RunOutput) -> Optional[dict]:
     return out
 
 
-def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
+def _run_occupation(exp: Experiment, kw: dict, seed, segment, interrupt):
     """The run without exit in three segments (burn-in half, two quarters), continued from each other's
-    final positions with independent streams; returns the combined result and the segments' basin counts."""
+    final positions with independent streams; returns the combined result and the segments' basin counts.
+    ``segment(offset)`` gives the ``progress`` argument of the segment starting at step ``offset``."""
     lengths, every = exp.occupation_plan()
     kw = dict(kw, exit=NoExit(), basins=True, snapshot_every=every, require_barrier=True)
     parts, x = [], exp.x0
     for j, n_steps in enumerate(lengths):
-        r = simulate(exp.landscape, x, seed=np.random.SeedSequence(seed, spawn_key=(1, j)), progress=progress,
-                     interrupt=interrupt, **dict(kw, max_steps=n_steps))
+        r = simulate(exp.landscape, x, seed=np.random.SeedSequence(seed, spawn_key=(1, j)),
+                     progress=segment(sum(lengths[:j])), interrupt=interrupt, **dict(kw, max_steps=n_steps))
         parts.append(r)
         if r.interrupted:
             break
@@ -547,59 +578,137 @@ def _run_occupation(exp: Experiment, kw: dict, seed, progress, interrupt):
     return both, segments
 
 
-def run_experiment(cfg: dict, *, progress=False, interrupt: str = "raise") -> ExperimentOutput:
-    """Simulate ``cfg`` (resolved) for every σ in ``leap.sigma``: the escape run, with ``run.preference`` the
-    escape back, with ``run.occupation_steps`` the occupation run in two halves.  With ``interrupt="return"``
-    a Ctrl-C (or SIGTERM, which the CLI turns into one) keeps what was simulated (the interrupted run's
-    unfinished particles are censored) and skips the rest."""
+def resolve_config(config=None, overrides=()) -> dict:
+    """The resolved config of ``config``: None (the built-in default experiment), a dict of sections
+    (``{"landscape": {...}, "dynamics": {...}}``; keys not given take the schema defaults; a resolved config
+    comes back unchanged) or the path of a TOML file; ``overrides`` are ``"section.key=value"`` strings.
+    Raises :class:`~leap_sde.config.ConfigError` naming the key."""
+    from .config import load_toml, resolve
+
+    if isinstance(config, (str, Path)):
+        config = load_toml(config)
+    elif config is not None and not isinstance(config, dict):
+        raise ConfigError(f"config: expected None, a dict of sections or the path of a TOML file, got "
+                          f"{type(config).__name__}")
+    if not overrides and _is_resolved(config):
+        return config  # e.g. a sweep point's config, whose derived seed may exceed what a user may write
+    return resolve(config, list(overrides))
+
+
+def _is_resolved(cfg) -> bool:
+    """Whether ``cfg`` has the shape :func:`~leap_sde.config.resolve` returns (every section, every key)."""
+    from .config import _COMMON_LANDSCAPE, SCHEMA
+
+    if not isinstance(cfg, dict) or set(cfg) != set(SCHEMA) or not all(isinstance(v, dict) for v in cfg.values()):
+        return False
+    kind = cfg["landscape"].get("kind")
+    if kind not in LANDSCAPE_KINDS or set(cfg["landscape"]) != set(LANDSCAPE_KINDS[kind]) | set(_COMMON_LANDSCAPE):
+        return False
+    return all(set(cfg[s]) == set(SCHEMA[s]) for s in SCHEMA if s != "landscape")
+
+
+def run_experiment(config=None, *, overrides=(), out=None, force: bool = False, plots: bool = True,
+                   progress=False, interrupt: str = "raise") -> ExperimentOutput:
+    """Simulate a config for every σ in ``leap.sigma``: the escape run, with ``run.preference`` the escape
+    back, with ``run.occupation_steps`` the occupation run (burn-in half and two quarters).
+
+    ``config``: None (the built-in default experiment), a dict of sections or the path of a TOML file (see
+    :func:`resolve_config`; ``overrides`` as ``"section.key=value"`` strings).  ``out``: also write the result
+    folder there (:func:`write_outputs`; a non-empty folder only with ``force=True``, checked before anything
+    is simulated; ``plots=False`` skips the PNGs).  ``progress``: False (default) draws nothing; True one
+    labelled tqdm bar per phase on a terminal or in a notebook ("σ=0.05 [2/4] escape", "... escape back",
+    "... occupation", "AMS"), whose total is the phase's step budget; a callable ``f(steps_done, max_steps,
+    n_escaped, N)`` is passed to every simulate call.  Nothing is printed: the runs' warnings are issued once
+    each with :mod:`warnings`, labelled with σ and run.  With ``interrupt="return"`` a Ctrl-C (or SIGTERM,
+    which the CLI turns into one) keeps what was simulated (the interrupted run's unfinished particles are
+    censored) and skips the rest."""
+    cfg = resolve_config(config, overrides)
+    if interrupt not in ("raise", "return"):
+        raise ValueError(f"interrupt must be 'raise' or 'return', got {interrupt!r}")
+    if out is not None:
+        from .cli import check_out_dir
+
+        problem = check_out_dir(Path(out), force=force)
+        if problem:
+            raise ValueError(problem.replace("--out", "out", 1).replace("--force", "force=True"))
     exp = build(cfg)
-    out = ExperimentOutput(config=cfg)
+    res = ExperimentOutput(config=cfg)
     t0 = time.perf_counter()
     seed = cfg["run"]["seed"]
     try:
-        _run_all(exp, out, seed, progress, interrupt)
+        _run_all(exp, res, seed, progress, interrupt)
     except KeyboardInterrupt:  # between two simulations: keep the finished ones
-        if interrupt == "raise" or not out.runs:
+        if interrupt == "raise" or not res.runs:
             raise
-        out.interrupted = True
-    out.wall_time = time.perf_counter() - t0
-    for msg in run_warnings(out):  # once each, labelled with σ and run (the runs' own ones were held back)
+        res.interrupted = True
+    res.wall_time = time.perf_counter() - t0
+    for msg in run_warnings(res):  # once each, labelled with σ and run (the runs' own ones were held back)
         warnings.warn(msg, UserWarning if "require_barrier" in msg else StabilityWarning, stacklevel=2)
-    return out
+    if out is not None:
+        write_outputs(out, res, plots=plots)
+    return res
 
 
 def _run_all(exp, out, seed, progress, interrupt):
+    from ._progress import RunBars
+
+    bars = RunBars(progress, len(exp.sigmas))
     if exp.run["method"] == "ams":
         from .ams import ams
 
-        for sigma in exp.sigmas:
-            kw = exp.ams_kwargs(sigma)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", StabilityWarning)
-                run = RunOutput(sigma, ams(exp.landscape, exp.x0, seed=seed, **kw))
-                if exp.reverse_exit is not None:
-                    run.reverse = ams(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
-                                      **dict(kw, exit=exp.reverse_exit))
-            out.runs.append(run)
+        n_est = len(exp.sigmas) * (2 if exp.reverse_exit is not None else 1)
+        bar = None
+        if bars.shown:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_est, desc="AMS", unit="estimate", dynamic_ncols=True, leave=False)
+        try:
+            for i, sigma in enumerate(exp.sigmas):
+                kw = exp.ams_kwargs(sigma)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StabilityWarning)
+                    if bar is not None:
+                        bar.set_postfix_str(bars.label(i, sigma, "escape"))
+                    run = RunOutput(sigma, ams(exp.landscape, exp.x0, seed=seed, **kw))
+                    if bar is not None:
+                        bar.update(1)
+                    if exp.reverse_exit is not None:
+                        if bar is not None:
+                            bar.set_postfix_str(bars.label(i, sigma, "escape back"))
+                        run.reverse = ams(exp.landscape, exp.reverse_x0,
+                                          seed=np.random.SeedSequence(seed, spawn_key=(3,)),
+                                          **dict(kw, exit=exp.reverse_exit))
+                        if bar is not None:
+                            bar.update(1)
+                out.runs.append(run)
+        finally:
+            if bar is not None:
+                bar.close()
         return
-    for sigma in exp.sigmas:
+    n_max = exp.run["max_steps"]
+    for i, sigma in enumerate(exp.sigmas):
         kw = exp.simulate_kwargs(sigma)
         with warnings.catch_warnings():  # the result carries its warnings (result.json, CLI)
             warnings.simplefilter("ignore", StabilityWarning)
-            res = simulate(exp.landscape, exp.x0, seed=seed, progress=progress, interrupt=interrupt, **kw)
+            with bars.phase(bars.label(i, sigma, "escape"), n_max) as seg:
+                res = simulate(exp.landscape, exp.x0, seed=seed, progress=seg(), interrupt=interrupt, **kw)
             run = RunOutput(sigma, res)
             out.runs.append(run)
             if res.interrupted:
                 out.interrupted = True
                 return
             if exp.reverse_exit is not None:
-                run.reverse = simulate(exp.landscape, exp.reverse_x0, seed=np.random.SeedSequence(seed, spawn_key=(3,)),
-                                       progress=progress, interrupt=interrupt, **dict(kw, exit=exp.reverse_exit))
+                with bars.phase(bars.label(i, sigma, "escape back"), n_max) as seg:
+                    run.reverse = simulate(exp.landscape, exp.reverse_x0,
+                                           seed=np.random.SeedSequence(seed, spawn_key=(3,)), progress=seg(),
+                                           interrupt=interrupt, **dict(kw, exit=exp.reverse_exit))
                 if run.reverse.interrupted:
                     out.interrupted = True
                     return
-            if exp.occupation_plan() is not None:
-                run.occupation, run.occupation_segments = _run_occupation(exp, kw, seed, progress, interrupt)
+            plan = exp.occupation_plan()
+            if plan is not None:
+                with bars.phase(bars.label(i, sigma, "occupation"), sum(plan[0]), escapes=False) as seg:
+                    run.occupation, run.occupation_segments = _run_occupation(exp, kw, seed, seg, interrupt)
                 if run.occupation.interrupted:
                     out.interrupted = True
                     return
@@ -640,89 +749,19 @@ def result_dict(out: ExperimentOutput) -> dict:
     return d
 
 
-def _ci(v, lo, hi, fmt):
-    if v is None:
-        return "n/a"
-    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
-
-
-def _escape_rows(runs, pick):
-    head = f"{'sigma':>7} {'mean steps [95% CI]':>32} {'rate/step [95% CI]':>34} {'escaped':>7} {'censored':>8} " \
-           f"{'diverged':>8} {'unstable':>8} {'KS p':>6}"
-    lines = [head, "-" * len(head)]
-    for r in runs:
-        res = pick(r)
-        if res is None:
-            continue
-        e = escape_summary(res)
-        if e.get("method") == "ams":
-            e = dict(e, n_escaped="ams", n_censored="-", n_diverged="-", n_unstable="-")
-        mci = _ci(e["mean_steps"], *(e["mean_steps_ci"] or (0, 0)), ".4g")
-        ci = _ci(e["rate_per_step"], *(e["rate_ci"] or (0, 0)), ".3e")
-        ks = f"{e['ks_pvalue']:.3f}" if e["ks_pvalue"] is not None else ("n/a" if not e["exponential_law"] else "-")
-        lines.append(f"{r.sigma:>7.4g} {mci:>32} {ci:>34} {e['n_escaped']:>7} {e['n_censored']:>8} "
-                     f"{e['n_diverged']:>8} {e['n_unstable']:>8} {ks:>6}")
-    return lines
-
-
 def format_table(out: ExperimentOutput) -> str:
-    """Plain-text tables: the escape (one row per σ); with ``run.preference`` the escape back and the
-    long-run preference; with an occupation run its two halves and whether it settled."""
-    exp = build(out.config)
-    a, b = exp.names
-    r0 = out.config["run"]
-    both = exp.reverse_exit is not None
-    lines = [f"Escape{f' from the {a} minimum' if both else ''} (x0 = {_pt(exp.x0)}, exit {_exit_text(exp.exit)}; "
-             f"{r0['particles']} particles, at most {r0['max_steps']} steps):"]
-    lines += _escape_rows(out.runs, lambda r: r.escape)
-    if both and any(r.reverse is not None for r in out.runs):
-        lines += ["", f"Escape back from the {b} minimum (x0 = {_pt(exp.reverse_x0)}, exit "
-                      f"{_exit_text(exp.reverse_exit)}):"]
-        lines += _escape_rows(out.runs, lambda r: r.reverse)
-        lines += ["", f"Long-run preference: share of time whose last-visited minimum is the {b} one, "
-                      f"tau_{b}/(tau_{a} + tau_{b}) (tau: mean escape steps):"]
-        head = f"{'sigma':>7} {f'tau_{b}/tau_{a} [95% CI]':>30} {f'{b} share [95% CI]':>26}  note"
-        lines += [head, "-" * len(head)]
-        for r in out.runs:
-            if r.reverse is None:
-                continue
-            p = preference_summary(exp, r.escape, r.reverse)
-            if p["settled"]:
-                ratio = _ci(p["tau_ratio"], *p["tau_ratio_ci"], ".4g")
-                share = _ci(p[f"{b}_share"], *p[f"{b}_share_ci"], ".3f")
-                lines.append(f"{r.sigma:>7.4g} {ratio:>30} {share:>26}")
-            else:
-                lines.append(f"{r.sigma:>7.4g} {'not settled':>30} {'not settled':>26}  {p['note']}")
-    occ = [(r, _occupation_summary(exp, r)) for r in out.runs]
-    occ = [(r, o) for r, o in occ if o is not None]
-    if occ:
-        nb = len(occ[0][1]["first_half_fractions"])
-        lines += ["", f"Occupation without exit ({occ[0][1]['steps']} steps from x0; fraction of time in each basin "
-                      f"along coordinate 0, split at {occ[0][1]['basin_edges']}; first half = burn-in, the "
-                      "second half gives the long-run value if its two quarters agree):"]
-        head = f"{'sigma':>7} {'1st half':>{8 * nb + 2}} {'2nd half':>{8 * nb + 2}} {'long-run':>{8 * nb + 2}}  note"
-        lines += [head, "-" * len(head)]
-        for r, o in occ:
-            f = lambda v: "[" + ", ".join(f"{x:.3f}" for x in v) + "]"  # noqa: E731
-            lr = f(o["basin_fractions"]) if o["settled"] else "not settled"
-            lines.append(f"{r.sigma:>7.4g} {f(o['first_half_fractions']):>{8 * nb + 2}} "
-                         f"{f(o['second_half_fractions']):>{8 * nb + 2}} {lr:>{8 * nb + 2}}  {o['note'] or ''}")
-    return "\n".join(lines)
+    """Plain-text tables, at most 80 columns (:func:`leap_sde._tables.format_table`)."""
+    from ._tables import format_table as f
+
+    return f(out)
 
 
-def _exit_text(e):
-    if isinstance(e, dyn.Threshold):
-        return f"x[{e.coord}] {'>=' if e.direction > 0 else '<='} {e.value:.4g}"
-    if isinstance(e, dyn.LeaveBall):
-        return f"|x - {_pt(e.center)}| >= {e.radius:g}"
-    if isinstance(e, dyn.ReachBall):
-        return f"|x - {_pt(e.center)}| < {e.radius:g}"
-    return "none"
+def result_rows(out: ExperimentOutput) -> list:
+    """One flat dict per σ and direction, what ``simulate --format csv`` prints
+    (:func:`leap_sde._tables.result_rows`)."""
+    from ._tables import result_rows as f
 
-
-def _pt(x):
-    x = np.asarray(x).ravel()
-    return f"{x[0]:.4g}" if x.size == 1 else "[" + ", ".join(f"{v:.4g}" for v in x) + "]"
+    return f(out)
 
 
 def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats=("png", "pdf", "svg"),
@@ -748,4 +787,7 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats
 
 
 def _toml_ready(cfg):
-    return {s: {k: v for k, v in sec.items() if v is not None} for s, sec in cfg.items()}
+    out = {s: {k: v for k, v in sec.items() if v is not None} for s, sec in cfg.items()}
+    if cfg.get("dynamics", {}).get("temperature") is not None:
+        out["dynamics"].pop("noise_std", None)  # derived from the temperature (the two keys exclude each other)
+    return out

@@ -528,7 +528,7 @@ def simulate(
     steps = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
 
-    bar = _progress_bar(progress, max_steps, n)
+    bar = _progress_bar(progress, max_steps, n, escapes=not isinstance(exit, NoExit))
     t_start = time.perf_counter()
     interrupted = False
     k_done, chunk = 0, 256
@@ -615,13 +615,16 @@ def check_memory(need: int, what: str) -> None:
 
 
 class _TqdmProgress:
-    def __init__(self, max_steps, n):
+    def __init__(self, max_steps, n, escapes=True):
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=max_steps, unit="step", unit_scale=True, dynamic_ncols=True, leave=False)
+        self._escapes = escapes  # no "escaped 0/N" for a run without exit
+        self._bar = tqdm(total=max_steps, desc="simulate", unit="step", unit_scale=True, dynamic_ncols=True,
+                         leave=False)
 
     def __call__(self, k, max_steps, n_escaped, n):
-        self._bar.set_postfix_str(f"escaped {n_escaped}/{n}", refresh=False)
+        if self._escapes:
+            self._bar.set_postfix_str(f"escaped {n_escaped}/{n}", refresh=False)
         self._bar.update(k - self._bar.n)
 
     def close(self):
@@ -639,11 +642,11 @@ class _CallbackProgress:
         pass
 
 
-def _progress_bar(progress, max_steps, n):
+def _progress_bar(progress, max_steps, n, escapes=True):
     if progress is True:
-        import sys
+        from ._progress import bars_shown  # a terminal or a notebook
 
-        return _TqdmProgress(max_steps, n) if sys.stderr.isatty() else None
+        return _TqdmProgress(max_steps, n, escapes) if bars_shown() else None
     if callable(progress):
         return _CallbackProgress(progress)
     if progress is False or progress is None:

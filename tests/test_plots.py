@@ -183,17 +183,17 @@ def test_plot_experiment_writes_all_figures(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
-def test_cli_formats_option(tmp_path, capsys):
+def test_cli_figure_formats_option(tmp_path, capsys):
     from leap_sde import cli
 
     out = tmp_path / "run"
     small = ["--set", "run.particles=50", "--set", "run.max_steps=3000", "--set", "leap.sigma=[0.0, 0.1]"]
-    assert cli.main(["simulate", "--out", str(out), "--quiet", "--formats", "svg,pdf", *small]) == 0
+    assert cli.main(["simulate", "--out", str(out), "--quiet", "--figure-formats", "svg,pdf", *small]) == 0
     figs = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".pdf", ".svg"))
     # the default experiment has run.preference: the escape back has its own survival figure
     assert figs == sorted(f"{f}.{e}" for f in ("histogram", "survival", "survival_back") for e in ("pdf", "svg"))
     with pytest.raises(SystemExit) as e:
-        cli.main(["simulate", "--out", str(tmp_path / "x"), "--formats", "gif", *small])
+        cli.main(["simulate", "--out", str(tmp_path / "x"), "--figure-formats", "gif", *small])
     assert e.value.code == 2 and "formats" in capsys.readouterr().err
 
 

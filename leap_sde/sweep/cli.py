@@ -76,11 +76,9 @@ def main_sweep(argv) -> int:
         for i, d in chk.conflicts[:5]:
             print(f"  changed: {plan.params(i)}: {d}")
         return EXIT_OK
-    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    try:
+    try:  # its messages go to the leap_sde.sweep logger, which `leap-sde` prints to stderr (not with --quiet)
         summary = run_sweep(spec, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                            threads=args.threads, force=args.force, verify=args.verify, progress=not args.quiet,
-                            log=log)
+                            threads=args.threads, force=args.force, verify=args.verify, progress=not args.quiet)
     except SweepError as e:
         err(e)
         return EXIT_USAGE

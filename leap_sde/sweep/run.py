@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import atomic_write_text
+from .._progress import bars_shown
 from ..config import ConfigError
 from .check import check_store
 from .executors import WorkerLost, _LocalRunner, make_runner
@@ -16,6 +17,8 @@ from .spec import Plan, SweepConflict, SweepError, SweepSpec, config_hash, point
 from .store import Store, StoreBusy, canonical_json
 
 __all__ = ["headline", "SweepSummary", "write_table", "read_table", "run_sweep"]
+
+_logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # a point whose worker died is resubmitted at most this often in total
 
@@ -252,17 +255,31 @@ def _nested(cells: dict):
     return [_nested({k[1:]: v for k, v in cells.items() if k[0] == i}) for i in range(n)]
 
 
-def run_sweep(spec: SweepSpec, out_dir, *, executor: str = "local", workers=None, scheduler=None, threads=None,
-              force: bool = False, verify: str = "auto", progress: bool = True, log=None,
-              _on_point=None) -> SweepSummary:
+def run_sweep(spec, out_dir=None, *, quick: bool = False, overrides=(), executor: str = "local", workers=None,
+              scheduler=None, threads=None, force: bool = False, verify: str = "auto", progress: bool = False,
+              log=None, _on_point=None) -> SweepSummary:
     """Run every unfinished point of ``spec`` and store it in ``out_dir`` (see the module docstring).
 
+    ``spec`` is a :class:`SweepSpec`, the path of a SWEEP.toml or a dict with its tables (``{"sweep": {...},
+    "base": {...}, "grid": {...}}``); for the last two ``quick`` and ``overrides`` are applied as by
+    :func:`load_spec`.  ``out_dir`` defaults to ``runs/sweeps/<name>[-quick]``, as on the command line.
+    ``progress``: a tqdm bar over the points (on a terminal or in a notebook).  Messages go to the
+    ``leap_sde.sweep`` logger (or to ``log(message)`` if given); nothing is printed.
+
     Raises :class:`SweepConflict` when finished points' configs changed (unless ``force``),
-    :class:`SweepError` when the store is busy or the executor cannot start.  ``_on_point(n_finished)`` is
-    called after each point is stored (tests use it to kill a worker mid-sweep).
+    :class:`SweepError` when the store is busy or the executor cannot start, ConfigError for an invalid
+    spec.  ``_on_point(n_finished)`` is called after each point is stored (tests use it to kill a worker
+    mid-sweep).
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    out_dir = Path(out_dir)
+    if not isinstance(spec, SweepSpec):
+        from .spec import load_spec
+
+        spec = load_spec(spec, quick=quick, overrides=overrides)
+    elif quick or overrides:
+        raise ValueError("quick, overrides: apply them when loading the spec (load_spec), or pass its path or dict")
+    log = log or _logger.info
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / "sweeps" / (spec.name + ("-quick" if quick
+                                                                                                 else ""))
     plan = Plan(spec)
     store = Store(out_dir)
     try:
@@ -342,7 +359,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
     inflight: dict = {}  # future -> (i, task)
     attempts: dict = {}
     bar = tqdm(total=len(plan), initial=summary.skipped, unit="pt", desc=f"sweep {spec.name}", dynamic_ncols=True,
-               disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
+               disable=not (progress and bars_shown()), smoothing=0.1)
     last_table = time.monotonic()
     n_stored = 0
     try:
@@ -380,6 +397,7 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                     summary.warnings[w] = summary.warnings.get(w, 0) + 1
                 summary.computed += 1
                 n_stored += 1
+                bar.set_postfix_str(_point_label(plan.params(i)), refresh=False)
                 bar.update(1)
                 if on_point is not None:
                     on_point(n_stored)
@@ -396,6 +414,11 @@ def _loop(runner, store, spec, plan, todo, summary, *, progress, log, on_point):
                 last_table = time.monotonic()
     finally:
         bar.close()
+
+
+def _point_label(params: dict) -> str:
+    """The last finished point, short: ``sigma=0.1 curv_sharp=4`` (section names dropped)."""
+    return " ".join(f"{k.split('.', 1)[-1]}={_fmt(v)}" for k, v in params.items())
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?")  # warnings are grouped with their numbers blanked

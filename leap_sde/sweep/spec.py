@@ -167,10 +167,18 @@ def _canonical_value(name: str, v, where: str):
 
 def load_spec(path, *, quick: bool = False, overrides=()) -> SweepSpec:
     """Read and validate SWEEP.toml (``quick``: apply its ``[quick]`` table; ``overrides``: ``section.key=value``
-    strings applied to ``[base]``).  Raises :class:`ConfigError` naming the offending key."""
+    strings applied to ``[base]``).  Raises :class:`ConfigError` naming the offending key.
+
+    ``path`` may also be a dict with the file's tables (``{"sweep": {...}, "base": {...}, "grid": {...}}``);
+    its name then defaults to ``"sweep"``."""
     from ..config import parse_override
 
-    raw = load_toml(path)
+    if isinstance(path, SweepSpec):
+        raise TypeError("load_spec: got a SweepSpec, which is already loaded")
+    if isinstance(path, dict):
+        raw, stem, path = copy.deepcopy(path), "sweep", "sweep spec"
+    else:
+        raw, stem = load_toml(path), Path(path).stem
     for k in raw:
         if k not in _TOP:
             raise ConfigError(f"{path}: unknown table [{k}]; valid: {', '.join(_TOP)}")
@@ -204,7 +212,7 @@ def load_spec(path, *, quick: bool = False, overrides=()) -> SweepSpec:
     point_plots = sw.get("point_plots", True)
     if not isinstance(point_plots, bool):
         raise ConfigError(f"sweep.point_plots: expected true or false, got {point_plots!r}")
-    name = sw.get("name", Path(path).stem)
+    name = sw.get("name", stem)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"sweep.name: expected a non-empty string, got {name!r}")
 

@@ -6,7 +6,9 @@
   many independent particles in one parameter tensor (cross-check of plug-in vs simulator);
 - flatness and noise measurement: :func:`hessian_eigenvalues`, :func:`hessian_trace`,
   :func:`epsilon_sharpness`, :func:`gradient_noise_along`, :func:`loss_along_direction`,
-  :func:`interpolation_barrier`.
+  :func:`interpolation_barrier`;
+- :func:`fit_reduced_model` — reduced 1-D escape model (binned Kramers–Moyal drift and variance along an
+  escape coordinate) fitted from pre-escape replica runs of real training, with escape-time predictions.
 
 ``import leap_sde`` never imports torch; only ``import leap_sde.torch`` does.
 """
@@ -33,6 +35,7 @@ from ._flatness import (
     interpolation_barrier as interpolation_barrier,
     loss_along_direction as loss_along_direction,
 )
+from ._reduced import ReducedFit as ReducedFit, fit_reduced_model as fit_reduced_model
 from ._landscapes import EntropicWell as EntropicWell, SharpFlatWell as SharpFlatWell
 from ._optim import (
     DISTRIBUTED as DISTRIBUTED,
@@ -46,5 +49,6 @@ __all__ = [
     "LEAP", "MODES", "VARIANTS", "DISTRIBUTED", "NOT_PROPORTIONAL_TO_LR", "SharpFlatWell", "EntropicWell",
     "hvp", "hessian_eigenvalues", "hessian_trace", "epsilon_sharpness", "gradient_noise_along",
     "loss_along_direction", "interpolation_barrier", "flat_params",
+    "fit_reduced_model", "ReducedFit",
     "HessianEigen", "TraceEstimate", "NoiseAlong", "EpsSharpness", "InterpolationProfile", "counter_normal", "stream_key",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import logging
 import platform
 import sys
 import time
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from ._core import Case, Config, Verdict, clear_cache, make_case
 
-__all__ = ["main", "run_suite", "all_cases", "write_report"]
+__all__ = ["main", "run_suite", "all_cases", "write_report", "summary_line", "terminal_table", "check_records"]
+
+_log = logging.getLogger(__name__)
 
 
 def all_cases():
@@ -61,6 +64,69 @@ def _table(rows):
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(b) for b in body]
     return "\n".join(out)
+
+
+#: terminal output: verdict groups in this order (what needs attention first)
+_GROUP_ORDER = ("FAIL", "REFUTED", "INCONCLUSIVE", "OUTSIDE", "PASS")
+WIDTH = 80
+
+
+def summary_line(rows) -> str:
+    """``N checks: PASS a, FAIL b, ...`` (every verdict, in the report's order)."""
+    return f"{len(rows)} checks: " + ", ".join(f"{v.value} {sum(r.verdict == v for r in rows)}" for v in Verdict)
+
+
+def terminal_table(rows, width: int = WIDTH) -> str:
+    """The checks for a ``width``-column terminal, grouped by verdict (FAIL, REFUTED, INCONCLUSIVE, OUTSIDE,
+    PASS), within a group by case; a check's label takes the columns the numbers leave and wraps onto
+    indented lines."""
+    import textwrap
+
+    cells = [r.row() for r in rows]
+    w_th = max([len("theory")] + [len(c[2]) for c in cells])
+    w_est = max([len("simulation ± SE")] + [len(c[3]) for c in cells])
+    w_tol = max([len("tol")] + [len(c[4]) for c in cells])
+    w_name = max(20, width - 2 - w_th - w_est - w_tol - 3)
+    head = f"  {'check':<{w_name}} {'theory':>{w_th}} {'simulation ± SE':>{w_est}} {'tol':>{w_tol}}"
+    out = []
+    for v in _GROUP_ORDER:
+        rs = [(r, c) for r, c in zip(rows, cells) if r.verdict.value == v]
+        if not rs:
+            continue
+        if out:
+            out.append("")
+        out += [f"{v}: {len(rs)} check{'s' if len(rs) != 1 else ''}", head]
+        case = None
+        for r, c in rs:
+            if r.case != case:
+                case = r.case
+                out.append(f"case {case}")
+            name = textwrap.wrap(c[1], w_name, break_on_hyphens=False) or [""]
+            out.append(f"  {name[0]:<{w_name}} {c[2]:>{w_th}} {c[3]:>{w_est}} {c[4]:>{w_tol}}")
+            if name[1:]:
+                out += [f"    {line}" for line in textwrap.wrap(" ".join(name[1:]), w_name - 2)]
+    return "\n".join(out)
+
+
+def check_records(rows) -> list:
+    """One flat dict per check (numbers as numbers): what ``--format csv|json`` prints."""
+    recs = []
+    for r in rows:
+        lo, hi = r.ci if r.ci else (None, None)
+        recs.append({"case": r.case, "check": r.name, "verdict": r.verdict.value, "kind": r.kind, "sided": r.sided,
+                     "theory": _num(r.theory), "estimate": _num(r.estimate), "se": _num(r.se),
+                     "ci_low": _num(lo), "ci_high": _num(hi), "model_tol": _num(r.model_tol),
+                     "source": r.source})
+    return recs
+
+
+def _num(x):
+    """A finite float, or None (NaN/inf and missing values: JSON has no NaN)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if x == x and abs(x) != float("inf") else None
 
 
 def write_report(cfg: Config, rows, timings, wall, argv) -> Path:
@@ -142,6 +208,9 @@ def run_suite(argv=None) -> int:
                    help="reseed every case with fresh randomness derived from N >= 0 (default: the cases' own "
                         "fixed seeds, as in the committed reports); the report records it")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table (default: summary line, then the checks grouped by verdict, 80 columns), csv or "
+                        "json (one record per check); csv/json print only the data on stdout")
     argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
     if a.list:
@@ -158,7 +227,7 @@ def run_suite(argv=None) -> int:
     for c in chosen:
         cid = f"{c.number} {c.name}"
         t0 = time.perf_counter()
-        print(f"[validate] case {cid} ...", file=sys.stderr, flush=True)
+        _log.info("case %s ...", cid)
         try:
             got = c.run(cfg)
         except Exception as exc:  # a crash is a FAIL of that case, reported with its traceback
@@ -167,21 +236,43 @@ def run_suite(argv=None) -> int:
                              estimate=float("nan"), se=float("nan"), model_tol=0.0, tol_note="–",
                              note=f"{type(exc).__name__}: {exc}\n```\n{tb}```")]
         timings[cid] = time.perf_counter() - t0
-        print(f"[validate] case {cid}: {len(got)} checks in {timings[cid]:.1f} s", file=sys.stderr, flush=True)
+        _log.info("case %s: %d checks in %.1f s", cid, len(got), timings[cid])
         rows.extend(got)
     wall = time.perf_counter() - t_all
     path = write_report(cfg, rows, timings, wall, argv)
-    print(_table(rows))
     n_fail = sum(r.verdict == Verdict.FAIL for r in rows)
     seed = "" if cfg.seed is None else f"; seed {cfg.seed}"
-    print(f"\n{len(rows)} checks: " + ", ".join(f"{v.value} {sum(r.verdict == v for r in rows)}" for v in Verdict)
-          + f"; wall {wall:.0f} s{seed}; report: {path}")
+    tail = [f"wall {wall:.0f} s{seed}", f"report: {path}"]
+    if a.format == "table":
+        print(summary_line(rows))
+        print("; ".join(tail))
+        print()
+        print(terminal_table(rows))
+        print()
+        print(summary_line(rows))
+    else:
+        _log.info("%s; %s", summary_line(rows), "; ".join(tail))
+        recs = check_records(rows)
+        if a.format == "json":
+            import json
+
+            print(json.dumps({"summary": {v.value: sum(r.verdict == v for r in rows) for v in Verdict},
+                              "checks": recs}, indent=1, ensure_ascii=False))
+        else:
+            import csv
+
+            w = csv.DictWriter(sys.stdout, fieldnames=list(recs[0]) if recs else [], lineterminator="\n")
+            w.writeheader()
+            w.writerows(recs)
     return 1 if n_fail else 0
 
 
 def main(argv=None) -> int:
-    """Console entry point (``leap-sde validate ...``)."""
-    return run_suite(argv)
+    """Console entry point (``leap-sde validate ...``): the log lines and warnings on stderr, one line each."""
+    from ..cli import cli_output
+
+    with cli_output():
+        return run_suite(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
