@@ -169,7 +169,7 @@ def cmd_simulate(args) -> int:
             print(f"Interrupted before any run finished; nothing saved in {out_dir}.", file=sys.stderr)
             return sig.exit_code
         sig.deferring = True  # from here on a signal cannot interrupt the saving
-        write_outputs(out_dir, out)
+        write_outputs(out_dir, out, formats=args.figure_formats)
         if args.format == "table":
             print(format_table(out))
         elif args.format == "csv":
@@ -263,6 +263,16 @@ def cmd_sweep(args, rest) -> int:
     return main_sweep(rest)
 
 
+def _formats(text):
+    """``--formats`` value: comma-separated figure formats (argparse turns the ValueError into a usage error)."""
+    from .plots import check_formats
+
+    try:
+        return check_formats(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_plot(args, rest) -> int:
     from .sweep import main_plot
 
@@ -282,6 +292,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="result folder (default: runs/<timestamp>); must be new or empty unless --force")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter; print only the table")
+    p.add_argument("--figure-formats", default="png,pdf,svg", type=_formats, metavar="FMT[,FMT...]",
+                   help="formats of the figures written into --out (default: png,pdf,svg)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="what is printed: table (default, 80 columns), csv (one row per sigma and direction) or "
                         "json (result.json); csv/json print only the data on stdout")

@@ -19,7 +19,7 @@ from . import __version__
 from . import dynamics as dyn
 from . import landscapes as lands
 from . import schedules as sch
-from ._io import atomic_savefig, atomic_savez, atomic_write_json, atomic_write_text
+from ._io import atomic_savez, atomic_write_json, atomic_write_text
 from .config import LANDSCAPE_KINDS, ConfigError
 from .dynamics import NoExit
 from .landscapes import SharpFlatWell
@@ -764,8 +764,11 @@ def result_rows(out: ExperimentOutput) -> list:
     return f(out)
 
 
-def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path:
-    """Write config.toml, result.json, escape_times.npz and the plots into ``out_dir`` (atomically)."""
+def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True, formats=("png", "pdf", "svg"),
+                  chain="auto") -> Path:
+    """Write config.toml, result.json, escape_times.npz and the plots (survival, histogram, occupation, each
+    in every one of ``formats``; :func:`leap_sde.plots.plot_experiment`, ``chain``: also the exact discrete-chain
+    theory curve, ~1 s per σ; "auto": for runs of ≥ 10⁶ particle-steps) into ``out_dir`` (atomically)."""
     import tomli_w
 
     out_dir = Path(out_dir)
@@ -779,7 +782,7 @@ def write_outputs(out_dir, out: ExperimentOutput, *, plots: bool = True) -> Path
     if plots and out.runs and not any(isinstance(r.escape, AMSResult) for r in out.runs):
         from .plots import plot_experiment
 
-        plot_experiment(out, out_dir, save=atomic_savefig)
+        plot_experiment(out, out_dir, formats=formats, chain=chain)
     return out_dir
 
 

@@ -463,7 +463,8 @@ x = "leap.sigma"
     run(p, out)
     assert cli.main(["plot", str(out)]) == 0
     names = sorted(Path(x).name for x in capsys.readouterr().out.split())
-    assert names == ["phase_leap-sigma_landscape-curv_sharp.png", "preference_leap-sigma.png"]
+    assert names == sorted(f"{f}.{e}" for f in ("phase_leap-sigma_landscape-curv_sharp", "preference_leap-sigma")
+                           for e in ("png", "pdf", "svg"))
     # the long-run flat share from the escapes both ways; 20 000 steps settle every point (issue 10 item 1)
     for r in table(out):
         lo, share, hi = (float(r[k]) for k in ("flat_share_ci_low", "flat_share", "flat_share_ci_high"))
@@ -490,8 +491,8 @@ theory = "kramers"
     p2 = write(tmp_path, arr, "arr.toml")
     run(p2, tmp_path / "a")
     paths = sw.plot_sweep(tmp_path / "a")
-    assert [x.name for x in paths] == ["arrhenius_1-over-D.png", "arrhenius_1-over-D.txt"]
-    txt = paths[1].read_text()
+    assert [x.name for x in paths] == [f"arrhenius_1-over-D.{e}" for e in ("png", "pdf", "svg", "txt")]
+    txt = paths[-1].read_text()
     assert "fitted slope" in txt and "theory slope 0.2500" in txt  # Kramers: slope = barrier
     assert cli.main(["plot", str(tmp_path / "nothing")]) == 2
 
@@ -517,9 +518,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "simulations" / "sweeps"
 
 
 @pytest.mark.parametrize("name, figures", [
-    ("leap_phase", ["phase_leap-sigma_landscape-curv_sharp.png", "preference_leap-sigma.png"]),
-    ("xie_arrhenius", ["arrhenius_B-over-eta.png", "arrhenius_B-over-eta.txt"]),
-    ("leap_stability", ["phase_leap-sigma_landscape-hessian.png"]),
+    ("leap_phase", [f"{f}.{e}" for f in ("phase_leap-sigma_landscape-curv_sharp", "preference_leap-sigma")
+                    for e in ("png", "pdf", "svg")]),
+    ("xie_arrhenius", [f"arrhenius_B-over-eta.{e}" for e in ("png", "pdf", "svg", "txt")]),
+    ("leap_stability", [f"phase_leap-sigma_landscape-hessian.{e}" for e in ("png", "pdf", "svg")]),
 ])
 def test_shipped_sweeps_run_quick(tmp_path, name, figures):
     """The CI-size variant (--quick) of every shipped sweep runs and plots; the full files parse and plan."""
@@ -529,3 +531,42 @@ def test_shipped_sweeps_run_quick(tmp_path, name, figures):
                      progress=False, log=lambda m: None)
     assert s.complete and 2 <= s.computed <= 8
     assert [p.name for p in sw.plot_sweep(tmp_path / name)] == figures
+    _check_sweep_figures(tmp_path / name)
+
+
+def _check_sweep_figures(d):
+    """Every figure of a sweep: axes end within the data's range, every legend entry is drawn, and the theory
+    contours' colour is their legend's colour (issue 15)."""
+    from leap_sde.sweep.plots import _PLOTTERS, _Configs, auto_plots, load_results
+
+    spec, _, rows = load_results(d)
+    figs = []
+    for p in list(spec.plots) or auto_plots(spec, rows):
+        _PLOTTERS[p["kind"]](spec, rows, p, _Configs(spec), lambda fig, p, text=None: figs.append((p, fig)))
+    assert figs
+    for p, fig in figs:
+        ax = fig.axes[0]
+        for which in ("x", "y"):
+            name = p.get(which)
+            if not isinstance(name, str) or name not in spec.names:
+                continue
+            vals = [sw.plots._num(r[name]) for r in rows]
+            lo, hi = getattr(ax, f"get_{which}lim")()
+            span = max(vals) - min(vals)
+            if p["kind"] == "phase":  # the cells end at the first and last grid values
+                assert lo == pytest.approx(min(vals)) and hi == pytest.approx(max(vals)), (p, which, lo, hi)
+            else:  # a 3% pad, never below 0 for non-negative values
+                assert min(vals) - 0.031 * span <= lo <= min(vals) and max(vals) <= hi <= max(vals) + 0.031 * span
+                assert not (min(vals) >= 0 > lo)
+        import matplotlib.colors as mc
+        from matplotlib.contour import ContourSet
+
+        leg = ax.get_legend()
+        entries = dict(zip([t.get_text() for t in leg.get_texts()], leg.legend_handles)) if leg else {}
+        drawn = {ln.get_gid().split(":", 1)[1] for ln in ax.lines if (ln.get_gid() or "").startswith("boundary:")}
+        listed = {t.split(" stability")[0] for t in entries if t.endswith("stability boundary")}
+        assert listed == drawn, (p, listed, drawn)
+        for t, h in entries.items():
+            if t.startswith("theory (") and p["kind"] == "phase":
+                cs = [c for c in ax.collections if isinstance(c, ContourSet)]
+                assert cs and all(mc.to_hex(c.get_edgecolor()[0]) == mc.to_hex(h.get_color()) for c in cs)

@@ -71,6 +71,8 @@ def test_runner_quick_two_cases(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     assert "| 4 sgd-variance" in report and "| 10 trace-indicator" in report
     assert (tmp_path / "case4_sgd_variance.png").exists() and (tmp_path / "case10_trace_indicator.png").exists()
+    for ext in ("pdf", "svg"):  # every figure in the three formats (issue 15)
+        assert (tmp_path / f"case4_sgd_variance.{ext}").stat().st_size > 0
     assert "FAIL 0" in out
 
 

@@ -98,14 +98,16 @@ def main_plot(argv) -> int:
                                 "tables, or chosen from the swept parameters).")
     p.add_argument("dir", help="the sweep's result folder")
     p.add_argument("--out", help="figure folder (default: DIR/figures)")
+    p.add_argument("--formats", default="png,pdf,svg", metavar="FMT[,FMT...]",
+                   help="figure formats (default: png,pdf,svg)")
     args = p.parse_args(argv)
     d = Path(args.dir)
     if not (d / "sweep.toml").is_file() or not (d / "index.log").is_file():
         print(f"leap-sde plot: error: {d} is not a sweep result folder (no sweep.toml / index.log)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        paths = plot_sweep(d, out_dir=args.out)
-    except (ConfigError, SweepError) as e:
+        paths = plot_sweep(d, out_dir=args.out, formats=args.formats)
+    except (ConfigError, SweepError, ValueError) as e:
         print(f"leap-sde plot: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     for path in paths:

@@ -15,13 +15,25 @@ from .store import Store, canonical_json
 
 __all__ = ["load_results", "theory_log10_rate", "auto_plots", "plot_sweep"]
 
-def _plt():
-    import matplotlib
+def _new_figure(figsize, nrows=1, ncols=1):
+    """A pyplot-free Figure (no global state; Agg-safe) and its axes grid."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
 
-    return plt
+
+def _line(**kw):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], **kw)
+
+
+def _contour_effects():
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=2.6, foreground="black")]
 
 
 def load_results(sweep_dir):
@@ -137,15 +149,28 @@ def _boundary(kind: str, cfg: dict, sigma: float) -> float:
 
 
 def _edges(v):
+    """Cell edges of grid values ``v``: the midpoints (geometric on a log axis) between neighbours, and the
+    first and last values themselves, so the axis ends at the data (no σ < 0 or h < 0 beyond the grid); the
+    outer cells are half cells.  One value: a cell of ±20% (±0.5 around 0)."""
     v = np.asarray(v, dtype=float)
     if v.size == 1:
-        return np.array([v[0] - 0.5, v[0] + 0.5]) if v[0] == 0 else np.array([v[0] * 0.8, v[0] * 1.25])
+        return np.array([v[0] - 0.5, v[0] + 0.5]) if v[0] == 0 else np.sort([v[0] * 0.8, v[0] * 1.25])
     if _logscale(v):
         lv = np.log(v)
         mid = np.exp((lv[1:] + lv[:-1]) / 2)
-        return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])
-    mid = (v[1:] + v[:-1]) / 2
-    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[v[0]], mid, [v[-1]]])
+
+
+def _centres(edges, v):
+    """Where a cell's text goes: its centre (inner cells: the grid value; outer half cells: their middle)."""
+    e = np.asarray(edges, dtype=float)
+    if len(v) == 1:
+        return np.asarray(v, dtype=float)
+    if _logscale(v):
+        return np.sqrt(e[1:] * e[:-1])
+    return (e[1:] + e[:-1]) / 2
 
 
 def _axis_scale(ax, which, values):
@@ -202,14 +227,15 @@ def _varying(rows, names):
 
 
 def _plot_phase(spec, rows, p, cfgs, save):
-    plt = _plt()
+    from matplotlib import colormaps
+
     x, y = p["x"], p["y"]
     others = [n for n in _varying(rows, spec.names) if n not in (x, y, REPLICATE)]
     panels = _groups(rows, others) if others else {(): rows}
     keys = list(panels)[:6]
     ncol = min(3, len(keys))
     nrow = math.ceil(len(keys) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.8 * nrow), squeeze=False)
+    fig, axes = _new_figure((6.4 * ncol, 4.8 * nrow), nrow, ncol)
     finite = [v for r in rows if (v := _pooled_log10_rate([r])) is not None and np.isfinite(v)]
     vmin, vmax = (min(finite), max(finite)) if finite else (-6, 0)
     if vmax - vmin < 1e-9:
@@ -228,12 +254,13 @@ def _plot_phase(spec, rows, p, cfgs, save):
         none = np.isneginf(Z)
         Zp = np.where(np.isfinite(Z), Z, np.nan)
         xe, ye = _edges(xs), _edges(ys)
+        xc, yc = _centres(xe, xs), _centres(ye, ys)
         ax.set_facecolor("0.85")
-        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(Zp), cmap="viridis", vmin=vmin, vmax=vmax,
+        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(Zp), cmap=colormaps["viridis"], vmin=vmin, vmax=vmax,
                              shading="flat")
         if len(xs) * len(ys) <= 100:
-            for yi, yv in enumerate(ys):
-                for xi, xv in enumerate(xs):
+            for yi, yv in enumerate(yc):
+                for xi, xv in enumerate(xc):
                     txt = "none" if none[yi, xi] else (f"{Z[yi, xi]:.1f}" if np.isfinite(Z[yi, xi]) else "")
                     ax.text(xv, yv, txt, ha="center", va="center", fontsize=7,
                             color="black" if (not np.isfinite(Zp[yi, xi]) or Zp[yi, xi] > (vmin + vmax) / 2)
@@ -255,25 +282,31 @@ def _plot_phase(spec, rows, p, cfgs, save):
                     TZ[j, i] = theory_log10_rate(c, theory)
             if np.any(np.isfinite(TZ)):
                 levels = np.arange(math.floor(vmin * 2) / 2, math.ceil(vmax * 2) / 2 + 0.01, 0.5)
-                cs = ax.contour(gx, gy, TZ, levels=levels, colors="white", linewidths=1.0, linestyles="--")
-                ax.clabel(cs, fmt="%.1f", fontsize=7)
-                handles.append(plt.Line2D([], [], color="0.3", ls="--", label=f"theory ({theory}): log10 rate"))
+                cs = ax.contour(gx, gy, TZ, levels=levels, colors="white", linewidths=1.2, linestyles="--")
+                cs.set(path_effects=_contour_effects())
+                ax.clabel(cs, fmt="%.1f", fontsize=7, colors="white")
+                handles.append(_line(color="white", ls="--", lw=1.2, path_effects=_contour_effects(),
+                                     label=f"theory ({theory}): log10 escape rate per step"))
         if bounds:
             sig_axis = x if x == "leap.sigma" else (y if y == "leap.sigma" else None)
             if sig_axis is not None:
                 sv = np.linspace(min(xs if sig_axis == x else ys), max(xs if sig_axis == x else ys), 31)
                 c0 = cfgs({**base_params})
                 styles = {"mean-square": ("tab:red", "-"), "almost-sure": ("tab:orange", "-."), "gd": ("k", ":")}
+                other = (ye[0], ye[-1]) if sig_axis == x else (xe[0], xe[-1])
                 for b in bounds:
                     hv = np.array([_boundary(b, c0, float(sg)) for sg in sv])
                     col, ls = styles[b]
+                    inside = np.isfinite(hv) & (hv >= other[0]) & (hv <= other[1])
+                    if not inside.any():  # outside the plotted range: neither drawn nor in the legend
+                        continue
                     if sig_axis == x:
-                        ax.plot(sv, hv, color=col, ls=ls, lw=2)
+                        ax.plot(sv, hv, color=col, ls=ls, lw=2, gid=f"boundary:{b}")
                     else:
-                        ax.plot(hv, sv, color=col, ls=ls, lw=2)
-                    handles.append(plt.Line2D([], [], color=col, ls=ls, lw=2, label=f"{b} stability boundary"))
-                ax.set_xlim(xe[0], xe[-1])
-                ax.set_ylim(ye[0], ye[-1])
+                        ax.plot(hv, sv, color=col, ls=ls, lw=2, gid=f"boundary:{b}")
+                    handles.append(_line(color=col, ls=ls, lw=2, label=f"{b} stability boundary"))
+        ax.set_xlim(xe[0], xe[-1])  # the axes end at the data (first and last grid values)
+        ax.set_ylim(ye[0], ye[-1])
         if handles:
             ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
         ax.set_xlabel(_label(x))
@@ -284,7 +317,6 @@ def _plot_phase(spec, rows, p, cfgs, save):
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
     fig.suptitle(p.get("title") or f"{spec.name}: escape-rate phase diagram", fontsize=10)
-    fig.tight_layout()
     return save(fig, p)
 
 
@@ -317,14 +349,16 @@ def _arrhenius_x(cfg, xkind):
 def _plot_arrhenius(spec, rows, p, cfgs, save):
     from ..estimates import arrhenius_fit
 
-    plt = _plt()
+    from matplotlib import colormaps
+
     xkind = p.get("x", "B/eta")
     theory = p.get("theory", "leap-xie" if xkind == "B/eta" else "kramers")
     by = _as_list(p["by"]) if "by" in p else [n for n in _varying(rows, spec.names)
                                               if n not in ("dynamics.batch_size", "dynamics.eta",
                                                            "dynamics.noise_std", REPLICATE)]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    colors = plt.cm.tab10(np.arange(10))
+    fig, axes = _new_figure((6.4, 4.6))
+    ax = axes[0, 0]
+    colors = [colormaps["tab10"](i) for i in range(10)]
     lines = []
     for c, (k, grp) in zip(colors, _groups(rows, by).items()):
         pts = []
@@ -367,33 +401,38 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
             xx = np.linspace(X.min(), X.max(), 50)
             ax.plot(xx, yc + slope_th * (xx - xc), ":", color=c, lw=1.5,
                     label=f"  theory slope {slope_th:.3f} ({theory}, through the data)")
-            ax.plot(X[ok], th_tau[ok], "--", color=c, lw=0.8, alpha=0.6)
+            ax.plot(X[ok], th_tau[ok], "--", color=c, lw=0.8, alpha=0.6,
+                    label=f"  theory incl. prefactor ({theory})")
             line += f", theory slope {slope_th:.4f}"
         lines.append(line)
     ax.set_xlabel({"B/eta": "B / η", "1/D": "1 / D"}[xkind])
-    ax.set_ylabel("log τ  (mean escape time, continuous time t = kη)")
+    ax.set_ylabel("ln τ  (natural log of the mean escape time, continuous time t = kη)", fontsize=9)
     ax.set_title(p.get("title") or f"{spec.name}: Arrhenius plot (dashed: theory incl. prefactor)", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return save(fig, p, text="\n".join(lines))
 
 
 def _plot_preference(spec, rows, p, cfgs, save):
     from .. import theory as th
 
-    plt = _plt()
+    from matplotlib import colormaps
+
     x = p.get("x", "leap.sigma")
     by = _as_list(p["by"]) if "by" in p else [n for n in _varying(rows, spec.names) if n not in (x, REPLICATE)]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(_groups(rows, by)))))
+    fig, axes = _new_figure((6.4, 4.4))
+    ax = axes[0, 0]
+    colors = colormaps["viridis"](np.linspace(0, 0.9, max(1, len(_groups(rows, by)))))
+    xs_all = []
     drew_theory = False
     for c, (k, grp) in zip(colors, _groups(rows, by).items()):
         pts = sorted(_preference_point(r, x) for r in grp if _preference_point(r, x) is not None)
         if not pts:
             continue
         X, F, lo, hi = np.array(pts).T
+        xs_all += list(X)
         lab = ", ".join(f"{_label(nm)} = {json.loads(v)}" for nm, v in zip(by, k)) or "data"
-        ax.errorbar(X, F, yerr=[F - lo, hi - F], fmt="o-", color=c, ms=4, capsize=2, label=lab)
+        ax.errorbar(X, F, yerr=[F - lo, hi - F], fmt="o-", color=c, ms=4, capsize=2, label=lab, clip_on=False)
         ref = grp[0]
         params = {n: ref[n] for n in spec.names if n in ref and ref[n] is not None}
         xx = np.linspace(X.min(), X.max(), 60)
@@ -416,6 +455,7 @@ def _plot_preference(spec, rows, p, cfgs, save):
             ax.plot(xx, pf, "--", color=c, lw=1)
             drew_theory = True
     ax.set_ylim(0, 1.02)
+    _data_xlim(ax, xs_all)
     ax.set_xlabel(_label(x))
     ax.set_ylabel("long-run flat share τ_flat/(τ_flat+τ_sharp)")
     ttl = p.get("title") or f"{spec.name}: flat-vs-sharp preference"
@@ -423,8 +463,8 @@ def _plot_preference(spec, rows, p, cfgs, save):
     if drew_theory:
         ttl += "\ndashed: τ_flat/(τ_flat+τ_sharp) of Xie et al. + LEAP"
     ax.set_title(ttl, fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return save(fig, p)
 
 
@@ -438,36 +478,70 @@ def _preference_point(r, x):
     return None
 
 
+def _data_xlim(ax, xs):
+    """x-limits at the data with a 3% pad that never crosses zero for non-negative data (σ ≥ 0)."""
+    xs = np.asarray([v for v in xs if np.isfinite(v)], dtype=float)
+    if xs.size == 0:
+        return
+    lo, hi = float(xs.min()), float(xs.max())
+    if ax.get_xscale() == "log":
+        ax.set_xlim(lo / 1.08, hi * 1.08)
+        return
+    pad = 0.03 * (hi - lo) if hi > lo else max(abs(lo) * 0.1, 0.5)
+    left = lo - pad
+    if lo >= 0 > left:
+        left = lo
+    ax.set_xlim(left, hi + pad)
+
+
 def _plot_line(spec, rows, p, cfgs, save):
-    plt = _plt()
+    """Escape rate per step (95% CI) against one parameter, one line per value of the others; points with no
+    escape are drawn as their 95% upper bound (open downward triangle), never dropped."""
     x = p.get("x") or (_varying(rows, spec.names) or spec.names)[0]
     by = _as_list(p["by"]) if "by" in p else [n for n in _varying(rows, spec.names) if n not in (x, REPLICATE)]
     theory = p.get("theory", "none")
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, axes = _new_figure((6.4, 4.4))
+    ax = axes[0, 0]
+    xs_all = []
+    any_zero = False
     for k, grp in _groups(rows, by).items():
-        pts = sorted((_num(r[x]), r["rate_per_step"], r.get("rate_ci_low"), r.get("rate_ci_high"), r)
-                     for r in grp if r.get("rate_per_step") is not None)
+        pts = sorted(((_num(r[x]), r["rate_per_step"], r.get("rate_ci_low"), r.get("rate_ci_high"), i)
+                      for i, r in enumerate(grp) if r.get("rate_per_step") is not None), key=lambda q: q[:2])
         if not pts:
             continue
         X = np.array([q[0] for q in pts])
-        R = np.array([q[1] for q in pts])
-        lo = np.array([q[2] if q[2] is not None else q[1] for q in pts])
-        hi = np.array([q[3] if q[3] is not None else q[1] for q in pts])
+        R = np.array([q[1] for q in pts], dtype=float)
+        lo = np.array([q[2] if q[2] is not None else q[1] for q in pts], dtype=float)
+        hi = np.array([q[3] if q[3] is not None else q[1] for q in pts], dtype=float)
+        xs_all += list(X)
         lab = ", ".join(f"{_label(nm)} = {json.loads(v)}" for nm, v in zip(by, k)) or "data"
-        eb = ax.errorbar(X, R, yerr=[R - lo, hi - R], fmt="o-", ms=4, capsize=2, label=lab)
+        pos = R > 0
+        eb = ax.errorbar(X[pos], R[pos], yerr=[R[pos] - lo[pos], hi[pos] - R[pos]], fmt="o-", ms=4, capsize=2,
+                         label=lab, clip_on=False)
+        col = eb[0].get_color()
+        zero = ~pos & np.isfinite(hi) & (hi > 0)
+        if zero.any():
+            any_zero = True
+            ax.plot(X[zero], hi[zero], "v", ms=6, mfc="none", color=col, clip_on=False)
         if theory != "none":
-            params = [{n: q[4][n] for n in spec.names if n in q[4] and q[4][n] is not None} for q in pts]
+            params = [{n: grp[q[4]][n] for n in spec.names if n in grp[q[4]] and grp[q[4]][n] is not None}
+                      for q in pts]
             T = [10 ** theory_log10_rate(cfgs(pp), theory) for pp in params]
-            ax.plot(X, T, "--", color=eb[0].get_color(), lw=1)
+            ax.plot(X, T, "--", color=col, lw=1)
     ax.set_yscale("log")
     if _logscale(sorted({_num(r[x]) for r in rows})):
         ax.set_xscale("log")
+    _data_xlim(ax, xs_all)
+    handles, labels = ax.get_legend_handles_labels()
+    if any_zero:
+        handles.append(_line(marker="v", ls="none", mfc="none", color="0.3", label="no escape: 95% upper bound"))
+    if theory != "none":
+        handles.append(_line(ls="--", color="0.3", label=f"theory ({theory})"))
     ax.set_xlabel(_label(x))
-    ax.set_ylabel("escape rate per step (95% CI)")
-    ax.set_title(p.get("title") or f"{spec.name}: escape rate" + (f" (dashed: {theory})" if theory != "none"
-                                                                     else ""), fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.set_ylabel("escape rate per step (95% CI, log scale)")
+    ax.set_title(p.get("title") or f"{spec.name}: escape rate", fontsize=10)
+    if handles:
+        ax.legend(handles=handles, fontsize=7)
     return save(fig, p)
 
 
@@ -489,10 +563,13 @@ def auto_plots(spec: SweepSpec, rows) -> list:
     return out
 
 
-def plot_sweep(sweep_dir, *, out_dir=None) -> list:
+def plot_sweep(sweep_dir, *, out_dir=None, formats=("png", "pdf", "svg")) -> list:
     """Draw the sweep's figures (its ``[[plot]]`` hints, or :func:`auto_plots`) into ``out_dir`` (default
-    ``DIR/figures``); returns the written paths (PNG, plus a .txt with the fitted slopes for Arrhenius plots)."""
-    from .._io import atomic_savefig
+    ``DIR/figures``), each in every one of ``formats``; returns the written paths (per figure its files in the
+    order of ``formats``, then a .txt with the fitted slopes for Arrhenius plots)."""
+    from ..plots import check_formats, save_figure
+
+    formats = check_formats(formats)
 
     spec, plan, rows = load_results(sweep_dir)
     if not rows:
@@ -510,10 +587,9 @@ def plot_sweep(sweep_dir, *, out_dir=None) -> list:
         while name in used:
             name += "_"
         used.add(name)
-        path = out / f"{name}.png"
-        atomic_savefig(fig, path, dpi=130)
-        _plt().close(fig)
-        written.append(path)
+        paths = save_figure(fig, out / name, formats=formats, dpi=130)
+        written.extend(paths)
+        path = paths[0]
         if text:
             atomic_write_text(out / f"{name}.txt", text + "\n")
             written.append(out / f"{name}.txt")

@@ -188,7 +188,8 @@ class Validation:
 
 
 def figure(cfg: Config, name: str, draw: Callable) -> Optional[str]:
-    """Draw a figure with ``draw(fig)`` and save it as ``<out>/<name>.png``; returns the relative path."""
+    """Draw a figure with ``draw(fig)`` and save it as ``<out>/<name>.png`` (and .pdf, .svg next to it, like every
+    figure of the package: :func:`leap_sde.plots.save_figure`); returns the PNG's relative path."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -198,8 +199,9 @@ def figure(cfg: Config, name: str, draw: Callable) -> Optional[str]:
     FigureCanvasAgg(fig)
     draw(fig)
     os.makedirs(cfg.out, exist_ok=True)
-    path = Path(cfg.out) / f"{name}.png"
-    fig.savefig(path, dpi=110)
+    from ..plots import save_figure
+
+    path = save_figure(fig, Path(cfg.out) / name, dpi=110)[0]
     return path.name
 
 
