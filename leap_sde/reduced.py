@@ -14,7 +14,9 @@ exit time is the exact solution of the chain (:func:`leap_sde.theory.discrete_mf
 subtraction-free solver on a two-sided grid); the Fokker–Planck quadrature with ``U' = −b``, ``D = a/2``
 (time in steps) is a cross-check, and :meth:`ReducedModel.survival` gives the escape-time distribution. The CI
 propagates the fit covariance (parametric bootstrap over the coefficients); the model error compares two drift
-orders.
+orders. ``kernel="empirical"`` replaces ``ξ ~ N(0, 1)`` by the empirical law of the standardized residuals
+``(Δq − b(q))/sqrt(a(q))`` pooled over the window (skewed or heavy-tailed increments; the bootstrap then
+resamples replicas' residuals too).
 
 **The prediction at an exit beyond the visited range is an extrapolation of the fitted polynomials.**
 It is only as good as the polynomial form outside the region the measurement runs visited; the result says
@@ -227,7 +229,8 @@ class EscapePrediction:
     values of the alternatives (orders ``± 1``) are in ``alternatives``; ``fp_mean_steps`` — Fokker–Planck quadrature with
     ``U' = −b``, ``D = a/2`` (one-sided exits only, else ``nan``); ``extrapolation`` — how far (in ``q``)
     an exit lies beyond the visited range (0 if inside); ``status``/``notes`` — plain-language caveats;
-    ``table`` — the binned estimates the model was fitted to.
+    ``table`` — the binned estimates the model was fitted to; ``kernel`` — the one-step noise law used
+    (``"gaussian"`` or ``"empirical"``).
     """
 
     mean_steps: float
@@ -248,6 +251,7 @@ class EscapePrediction:
     status: str
     notes: tuple[str, ...] = ()
     table: Optional[KMTable] = None
+    kernel: str = "gaussian"
 
     def as_dict(self) -> dict:
         """Plain data (JSON-ready): the fields, ``ci`` as a list, ``alternatives`` as a dict, ``table`` as rows."""
@@ -286,6 +290,8 @@ class ReducedModel:
     q_start: float
     n_replicas: int
     notes: tuple[str, ...] = field(default=())
+    kernel: str = "gaussian"
+    pairs: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default=None, repr=False)
 
     # -- the model ------------------------------------------------------------------------------------------------
     def _t(self, q):
@@ -305,24 +311,53 @@ class ReducedModel:
         """The same table fitted with other polynomial orders."""
         return _fit(self.table, drift_order=self.drift_order if drift_order is None else drift_order,
                     var_order=self.var_order if var_order is None else var_order, window=self.window,
-                    q_start=self.q_start, n_replicas=self.n_replicas)
+                    q_start=self.q_start, n_replicas=self.n_replicas, kernel=self.kernel, pairs=self.pairs)
+
+    def residuals(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""Standardized one-step residuals of the fit and their replica ids.
+
+        ``r_k = (Δq_k − b(q_k))/sqrt(a(q_k))`` for every pair ``(q_k, q_{k+1})`` of the table's range (``b``, ``a``
+        the fitted polynomials), then centred and scaled to mean 0 and variance 1 over the pool, so that the
+        empirical kernel keeps the fitted drift and variance exactly and changes only the *shape* of the
+        one-step law (docs/theory.md §12.4). Returns ``(xi, replica_id)``."""
+        if self.pairs is None:
+            raise ValueError("kernel='empirical' needs the measured pairs: this ReducedModel has none (fit it with "
+                             "fit_reduced_chain, or pass pairs=(q_k, Δq_k, replica_id))")
+        q0, dq, cid = self.pairs
+        r = (dq - self.drift(q0)) / np.sqrt(self.variance(q0))
+        ok = np.isfinite(r)
+        r, cid = r[ok], cid[ok]
+        if r.size < 2:
+            raise ValueError("kernel='empirical': fewer than 2 finite residuals")
+        sd = float(r.std())
+        if not sd > 0:
+            raise ValueError("kernel='empirical': the residuals have zero spread")
+        return (r - r.mean()) / sd, cid
+
+    def _kernel(self, kernel) -> str:
+        k = self.kernel if kernel is None else kernel
+        if k not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {k!r}")
+        return k
 
     # -- predictions ----------------------------------------------------------------------------------------------
     def survival(self, steps, exit_lo=None, exit_hi=None, *, x0=None, reflect_at=None, cells_per_sd: float = 8.0,
-                 max_cells: int = 800) -> np.ndarray:
+                 max_cells: int = 800, kernel: Optional[str] = None) -> np.ndarray:
         r"""Survival ``P(τ > k)`` of the fitted chain at the step counts ``steps`` (point estimate, no CI).
 
         ``S(k) = p₀ Pᵏ 1`` for the cell-discretised Gaussian kernel (as :meth:`predict_escape`; a one-sided exit
         reflects at ``reflect_at``, default two bin widths beyond the visited range), by binary powers of ``P``
         (products of non-negative matrices, so tails of ``S`` keep their relative accuracy); ``x0`` is split
-        linearly between its neighbouring cell centres. ``Σ_k S(k) = E[τ]``.
+        linearly between its neighbouring cell centres. ``Σ_k S(k) = E[τ]``. ``kernel`` (default: the model's):
+        ``"gaussian"`` or ``"empirical"`` (the measured residual law, see :meth:`predict_escape`).
         """
+        xi = np.sort(self.residuals()[0]) if self._kernel(kernel) == "empirical" else None
         return _survival(self, steps, exit_lo, exit_hi, x0=x0, reflect_at=reflect_at, cells_per_sd=cells_per_sd,
-                         max_cells=max_cells)
+                         max_cells=max_cells, xi=xi)
 
     def predict_escape(self, exit_lo=None, exit_hi=None, *, x0=None, n_boot: int = 200, level: float = 0.95,
                        seed: int = 0, cells_per_sd: float = 8.0, max_cells: int = 1500,
-                       reflect_at=None) -> EscapePrediction:
+                       reflect_at=None, kernel: Optional[str] = None) -> EscapePrediction:
         r"""Mean number of steps until ``q`` first leaves ``(exit_lo, exit_hi)`` under the reduced chain.
 
         ``T(x0)`` solves ``(I − P) T = 1`` for the cell-discretised Gaussian kernel
@@ -331,6 +366,17 @@ class ReducedModel:
         :func:`leap_sde.theory.discrete_mfpt_1d` with a reflecting end at ``reflect_at`` (default: two bin widths
         beyond the visited range on the far side), and the Fokker–Planck quadrature
         :func:`leap_sde.theory.mfpt_1d` with ``U' = −b``, ``D = a/2`` as a cross-check.
+
+        ``kernel="empirical"`` replaces ``ξ ~ N(0, 1)`` by the empirical law of the standardized residuals
+        ``ξ_k = (Δq_k − b(q_k))/sqrt(a(q_k))`` of the measured pairs, pooled over the window and rescaled to
+        mean 0, variance 1 (:meth:`residuals`): the cell-to-cell probabilities are differences of the empirical
+        CDF at the scaled cell edges, ``P_ij = F̂((e_{j+1} − μ_i)/s_i) − F̂((e_j − μ_i)/s_i)`` (counts of
+        residuals, exact for the piecewise-constant CDF, no Monte Carlo), and every exit — one- or two-sided —
+        is solved by the same subtraction-free elimination on that grid. It assumes that the *shape* of the
+        standardized one-step law does not depend on ``q`` within the window (drift and variance still do), and
+        it can carry the skewness of real increments that the Gaussian kernel misses; single steps are bounded
+        by the largest measured residual. The bootstrap then also resamples the residuals by replica clusters
+        (whole replicas with replacement, re-standardized). Derived in this project, docs/theory.md §12.4.
 
         Parameters
         ----------
@@ -351,11 +397,14 @@ class ReducedModel:
             Cap on the number of cells.
         reflect_at : float, optional
             Reflecting end of a one-sided exit.
+        kernel : {"gaussian", "empirical"}, optional
+            One-step noise law (default: the model's ``kernel``, as fitted).
 
         Returns
         -------
         EscapePrediction
         """
+        kern = self._kernel(kernel)
         lo = -math.inf if exit_lo is None else float(exit_lo)
         hi = math.inf if exit_hi is None else float(exit_hi)
         if math.isinf(lo) and math.isinf(hi):
@@ -382,7 +431,10 @@ class ReducedModel:
         xs = np.linspace(dom[0], dom[1], 2001)
         s_min = float(np.sqrt(np.min(self.variance(xs))))
         n_cells = int(min(max(200, math.ceil(cells_per_sd * (dom[1] - dom[0]) / s_min)), int(max_cells)))
-        solve = _solver(self, lo, hi, ref, x0, n_cells)
+        xi = cid = None
+        if kern == "empirical":
+            xi, cid = self.residuals()
+        solve = _solver(self, lo, hi, ref, x0, n_cells, None if xi is None else np.sort(xi))
 
         T = solve(self.drift_coef, self.logvar_coef)
         notes = []
@@ -411,8 +463,13 @@ class ReducedModel:
             rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
             cb = rng.multivariate_normal(self.drift_coef, self.drift_cov, size=int(n_boot), method="svd")
             cv = rng.multivariate_normal(self.logvar_coef, self.logvar_cov, size=int(n_boot), method="svd")
+            if xi is not None:
+                resample = _cluster_resampler(xi, cid)
+                solve_b = lambda c1, c2: _solver(self, lo, hi, ref, x0, n_cells, resample(rng))(c1, c2)  # noqa: E731
+            else:
+                solve_b = solve
             for i in range(int(n_boot)):
-                Ti = solve(cb[i], cv[i])
+                Ti = solve_b(cb[i], cv[i])
                 if math.isfinite(Ti):
                     boots.append(Ti)
                 else:
@@ -439,14 +496,19 @@ class ReducedModel:
             notes.append(f"{failed} of {n_boot} bootstrap draws gave no finite E[τ] (counted as +inf in the CI)")
         if math.isfinite(ref):
             notes.append(f"one-sided exit: reflecting end at q = {ref:.6g}")
+        if xi is not None:
+            skew = float(np.mean(xi ** 3))
+            notes.append(f"empirical kernel: {xi.size} standardized residuals from {np.unique(cid).size} replicas "
+                         f"(skewness {skew:.3g}, range [{xi.min():.3g}, {xi.max():.3g}]); bootstrap resamples "
+                         f"replicas")
         return EscapePrediction(mean_steps=float(T), ci=ci, log_se=log_se, model_error=float(model_error),
                                 alternatives=tuple(alts), fp_mean_steps=float(fp), x0=x0, exit_lo=lo, exit_hi=hi,
                                 reflect_at=ref, n_cells=n_cells, level=float(level), n_boot=int(n_boot),
                                 n_boot_failed=failed, extrapolation=float(ext), status=status,
-                                notes=tuple(self.notes) + tuple(notes), table=self.table)
+                                notes=tuple(self.notes) + tuple(notes), table=self.table, kernel=kern)
 
 
-def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells):
+def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells, xi=None):
     lo = -math.inf if exit_lo is None else float(exit_lo)
     hi = math.inf if exit_hi is None else float(exit_hi)
     if math.isinf(lo) and math.isinf(hi):
@@ -467,8 +529,12 @@ def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, c
     xs = np.linspace(lo, hi, 2001)
     s_min = float(np.sqrt(np.min(model.variance(xs))))
     n = int(min(max(200, math.ceil(float(cells_per_sd) * (hi - lo) / s_min)), int(max_cells)))
-    c, P, _ = gaussian_chain_matrix(model.drift, model.variance, lo, hi, n, kill_lo=exit_lo is not None,
-                                    kill_hi=exit_hi is not None)
+    if xi is None:
+        c, P, _ = gaussian_chain_matrix(model.drift, model.variance, lo, hi, n, kill_lo=exit_lo is not None,
+                                        kill_hi=exit_hi is not None)
+    else:
+        c, P, _ = empirical_chain_matrix(model.drift, model.variance, xi, lo, hi, n, kill_lo=exit_lo is not None,
+                                         kill_hi=exit_hi is not None)
     # start distribution: x0 split linearly between its two neighbouring cell centres
     p0 = np.zeros(n)
     j = int(np.clip(np.searchsorted(c, x0) - 1, 0, n - 2))
@@ -493,8 +559,9 @@ def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, c
     return out
 
 
-def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells):
-    """``(drift_coef, logvar_coef) -> E[τ](x0)`` of the Gaussian chain (nan if not finite)."""
+def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells, xi=None):
+    """``(drift_coef, logvar_coef) -> E[τ](x0)`` of the Gaussian chain, or of the empirical-kernel chain when the
+    sorted standardized residuals ``xi`` are given (nan if not finite)."""
     import warnings
 
     def solve(cb, cv):
@@ -503,6 +570,8 @@ def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells):
         with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
+                if xi is not None:
+                    return _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells)
                 if math.isinf(lo):
                     return float(discrete_mfpt_1d(lambda q: -b(q), x0, hi, ref, eta=1.0, additive_var=a,
                                                   n_cells=n_cells))
@@ -546,6 +615,64 @@ def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
     return c, P, e
 
 
+def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
+    """Cells, sub-stochastic ``P`` and killed mass ``e`` of ``q' = q + b(q) + sqrt(a(q)) ξ`` on ``(lo, hi)`` with
+    ``ξ`` distributed as the sorted sample ``xi`` (equal weights): with ``N(z) = #{ξ_m <= z}``,
+    ``P_ij = (N(z_{i,j+1}) − N(z_{i,j}))/n`` for the scaled edges ``z_{i,j} = (e_j − μ_i)/s_i`` — exact integer
+    counts of the piecewise-constant empirical CDF, so no cancellation; the killed masses are ``N(z_{i,0})/n``
+    (below ``lo``) and ``(n − N(z_{i,n}))/n`` (at or above ``hi``). An end that does not kill returns its tail mass
+    to the end cell (reflecting)."""
+    xi = np.asarray(xi, dtype=np.float64)
+    edges = np.linspace(lo, hi, n_cells + 1)
+    c = 0.5 * (edges[1:] + edges[:-1])
+    mu = c + b(c)
+    s = np.sqrt(a(c))
+    if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("drift/variance not finite or variance <= 0 on the grid")
+    n = xi.size
+    z = (edges[None, :] - mu[:, None]) / s[:, None]
+    N = np.searchsorted(xi, z, side="right")
+    P = np.diff(N, axis=1).astype(np.float64) / n
+    t_lo, t_hi = N[:, 0] / n, (n - N[:, -1]) / n
+    e = np.zeros(n_cells)
+    for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
+        if kill:
+            e += tail
+        else:
+            P[:, j] += tail
+    return c, P, e
+
+
+def _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells):
+    """Mean exit time from ``x0`` of the empirical-kernel chain: two-sided on ``(lo, hi)``, or one-sided with the
+    reflecting end ``ref`` replacing the infinite exit; the finite exit is a grid edge."""
+    d_lo, d_hi = (ref, hi) if math.isinf(lo) else ((lo, ref) if math.isinf(hi) else (lo, hi))
+    c, P, e = empirical_chain_matrix(b, a, xi, d_lo, d_hi, n_cells, kill_lo=not math.isinf(lo),
+                                     kill_hi=not math.isinf(hi))
+    # eliminate towards the absorbing end (as discrete_mfpt_1d): reverse when only the low end kills
+    sol = _gth_mfpt(P, e, reverse=math.isinf(hi))
+    if sol is None:
+        return math.nan
+    return float(np.interp(x0, c, sol[0]))
+
+
+def _cluster_resampler(xi, cid):
+    """``rng -> sorted standardized residuals`` of a cluster bootstrap: as many replicas as contributed, drawn
+    with replacement, all their residuals pooled and re-standardized to mean 0, variance 1."""
+    order = np.argsort(cid, kind="stable")
+    xs, cs = xi[order], cid[order]
+    ids, start, count = np.unique(cs, return_index=True, return_counts=True)
+
+    def draw(rng):
+        pick = rng.integers(0, ids.size, size=ids.size)
+        r = np.concatenate([xs[start[k]:start[k] + count[k]] for k in pick])
+        sd = r.std()
+        r = (r - r.mean()) / sd if sd > 0 else r - r.mean()
+        return np.sort(r)
+
+    return draw
+
+
 def _two_sided_mfpt(b, a, lo, hi, x0, n_cells):
     c, P, e = gaussian_chain_matrix(b, a, lo, hi, n_cells)
     sol = _gth_mfpt(P, e)
@@ -555,7 +682,13 @@ def _two_sided_mfpt(b, a, lo, hi, x0, n_cells):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def _fit(table: KMTable, *, drift_order, var_order, window, q_start, n_replicas, notes=()) -> ReducedModel:
+KERNELS = ("gaussian", "empirical")
+
+
+def _fit(table: KMTable, *, drift_order, var_order, window, q_start, n_replicas, notes=(), kernel="gaussian",
+         pairs=None) -> ReducedModel:
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     for name, v in (("drift_order", drift_order), ("var_order", var_order)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"{name} must be an int >= 0, got {v!r}")
@@ -575,11 +708,11 @@ def _fit(table: KMTable, *, drift_order, var_order, window, q_start, n_replicas,
     return ReducedModel(table=table, drift_order=int(drift_order), var_order=int(var_order), q_center=qc, q_scale=qs,
                         drift_coef=cb, drift_cov=Cb, logvar_coef=cv, logvar_cov=Cv, drift_chi2=chib, drift_dof=dofb,
                         var_chi2=chiv, var_dof=dofv, visited=vis, window=window, q_start=float(q_start),
-                        n_replicas=int(n_replicas), notes=tuple(notes))
+                        n_replicas=int(n_replicas), notes=tuple(notes), kernel=kernel, pairs=pairs)
 
 
 def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 3, var_order: int = 1,
-                      min_count: int = 20, q_start=None) -> ReducedModel:
+                      min_count: int = 20, q_start=None, kernel: str = "gaussian") -> ReducedModel:
     r"""Fit the reduced chain ``q' = q + b(q) + sqrt(a(q)) ξ`` to measured trajectories of a coordinate.
 
     Binned Kramers–Moyal estimates (:func:`km_table`), then weighted least squares of ``b`` on a polynomial of
@@ -603,6 +736,11 @@ def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 
         Polynomial orders of ``b`` and ``log a``.
     q_start : float, optional
         Default start of predictions (default: the median first value of the trajectories).
+    kernel : {"gaussian", "empirical"}
+        Default one-step noise law of the predictions: ``ξ ~ N(0, 1)``, or the empirical law of the
+        standardized residuals pooled over the window (assumes its shape independent of ``q`` there;
+        :meth:`ReducedModel.predict_escape`, docs/theory.md §12.4). The measured pairs are kept either way, so
+        ``predict_escape(kernel=...)`` can switch.
 
     Returns
     -------
@@ -623,5 +761,7 @@ def fit_reduced_chain(trajectories, *, window=None, bins=20, drift_order: int = 
     if q_start is None:
         firsts = [x[0] for x in trajs if x.size and np.isfinite(x[0])]
         q_start = float(np.median(firsts))
+    q0, dq, cid = _pairs(trajs, win)
+    inside = (q0 >= table.edges[0]) & (q0 <= table.edges[-1])
     return _fit(table, drift_order=drift_order, var_order=var_order, window=win, q_start=q_start,
-                n_replicas=len(trajs))
+                n_replicas=len(trajs), kernel=kernel, pairs=(q0[inside], dq[inside], cid[inside]))
