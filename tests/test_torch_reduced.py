@@ -181,6 +181,13 @@ def test_pre_escape_runs_and_reproducibility():
     # a callable coordinate gives the same q as the (θ*, u) pair
     f3 = lt.fit_reduced_model(net, loss_fn, loader, lambda m: (m.theta - prob.theta_star) @ prob.u, **kw)
     np.testing.assert_allclose(f3.trajectories[0], f1.trajectories[0], rtol=0, atol=1e-12)
+    # kernel="empirical" is passed through: same records and fit, the residual law in the predictions
+    f4 = lt.fit_reduced_model(net, loss_fn, loader, (prob.theta_star, prob.u), kernel="empirical", **kw)
+    assert f4.reduced.kernel == "empirical" and f1.reduced.kernel == "gaussian"
+    np.testing.assert_array_equal(f4.reduced.drift_coef, f1.reduced.drift_coef)
+    p4 = f4.predict_escape(exit_hi=0.6, n_boot=0)
+    assert p4.kernel == "empirical" and math.isfinite(p4.mean_steps)
+    assert f1.predict_escape(exit_hi=0.6, n_boot=0, kernel="empirical").mean_steps == p4.mean_steps
 
 
 @pytest.mark.parametrize("kwargs, err, match", [

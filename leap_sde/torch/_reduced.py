@@ -133,6 +133,7 @@ def fit_reduced_model(
     var_order: int = 1,
     min_count: int = 20,
     train_mode: bool = True,
+    kernel: str = "gaussian",
 ) -> ReducedFit:
     r"""Reduced 1-D escape model of real training, fitted from pre-escape replica runs.
 
@@ -150,8 +151,9 @@ def fit_reduced_model(
     Assumptions (docs/theory.md §12.3): ``q`` is approximately Markov at one step (the other directions relax
     fast or do not feed back into ``Δq``; with momentum, or random reshuffling whose epoch is long compared with
     the relaxation along ``q``, this holds only approximately); the increments are close to Gaussian
-    (``table.kurtosis`` shows it); and, for an exit beyond the visited range, the polynomial form holds there
-    — the prediction then rests on extrapolating the fitted drift.
+    (``table.kurtosis`` shows it; ``kernel="empirical"`` replaces this by a residual law of fixed shape); and,
+    for an exit beyond the visited range, the polynomial form holds there — the prediction then rests on
+    extrapolating the fitted drift.
 
     Parameters
     ----------
@@ -191,6 +193,10 @@ def fit_reduced_model(
         As in :func:`leap_sde.fit_reduced_chain`.
     train_mode : bool
         ``model.train(train_mode)`` for the runs.
+    kernel : {"gaussian", "empirical"}
+        Default one-step noise law of the predictions (:func:`leap_sde.fit_reduced_chain`): Gaussian, or the
+        empirical law of the standardized residuals pooled over the window (skewed increments; docs/theory.md
+        §12.4). ``predict_escape(kernel=...)`` can switch either way.
 
     Returns
     -------
@@ -269,6 +275,6 @@ def fit_reduced_model(
         trajs.append(np.asarray(qs, dtype=np.float64))
     used = [x[B0:] for x in trajs]
     reduced = fit_reduced_chain(used, window=(lo, hi), bins=bins, drift_order=drift_order, var_order=var_order,
-                                min_count=min_count, q_start=q_start)
+                                min_count=min_count, q_start=q_start, kernel=kernel)
     return ReducedFit(reduced=reduced, trajectories=tuple(trajs), stopped=stopped, steps_run=steps_run,
                       q_start=q_start, window=(lo, hi), burn_in=B0, seed=seed)
