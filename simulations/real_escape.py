@@ -33,6 +33,8 @@ own diagnostics), ``escape_prediction.png`` (observed vs predicted, log-log, ide
 Checks of the committed run (each recomputes θ*, θ₀ and the fit runs with the same seeds):
 ``--bf-check C --models M --datasets D --sigmas S`` brute force at exit C·s_OU (``escape_bf_check.json``);
 ``--predict-only --fit-steps N`` the predictions from longer pre-escape runs (``escape_prediction_long_fit.json``);
+``--predict-only --empirical`` the predictions with the empirical-residual kernel next to the Gaussian ones
+(``escape_prediction_empirical.json``; ``--empirical`` on a full run adds the fields to every row);
 ``--diagnose [--fit-steps N]`` the Markov and noise-shape checks of q (``escape_markov_check*.json``);
 ``--replot`` redraws the figure from the JSON files.
 """
@@ -89,6 +91,7 @@ class Config:
     drift_order: int = 1                # reduced chain: linear drift, log-linear variance (the least-
     var_order: int = 1                  # parametric extrapolation beyond the visited range); (3, 2) reported too
     settings: tuple = ()                # (model, dataset) pairs instead of the full product (quick run)
+    empirical: bool = False             # also predict with the empirical-residual kernel (--empirical)
     seed: int = 0
 
 
@@ -326,6 +329,8 @@ def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: li
                        predicted_extrapolation=pred["extrapolation"], fit_pairs=pred["n_pairs"],
                        increment_excess_kurtosis=pred["kurtosis"],
                        predicted_mean_steps_cubic_drift=pred["mean_steps_cubic"],
+                       **({"predicted_mean_steps_empirical": pred["mean_steps_empirical"],
+                           "predicted_ci_empirical": pred["ci_empirical"]} if cfg.empirical else {}),
                        ratio_observed_over_predicted=res.mean_steps / pred["mean_steps"],
                        wall_s=time.time() - t2)
             out_rows.append(row)
@@ -480,6 +485,10 @@ def predict_only(model_kind: str, data_name: str, data, cfg: Config, sigma: floa
                     "predicted_mean_steps": pred["mean_steps"], "predicted_ci": pred["ci"],
                     "predicted_mean_steps_cubic_drift": pred["mean_steps_cubic"], "fit_pairs": pred["n_pairs"],
                     "fit_reached_exit": int(sum(np.any(t >= c * s) for t in fit.trajectories))})
+        if cfg.empirical:
+            out[-1].update(predicted_mean_steps_empirical=pred["mean_steps_empirical"],
+                           predicted_ci_empirical=pred["ci_empirical"], residual_skewness=pred["residual_skewness"],
+                           n_residuals=pred["n_residuals"])
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -507,7 +516,13 @@ def _predict(fit, a: float, cfg: Config) -> dict:
                                 var_order=2, min_count=cfg.min_count).predict_escape(exit_hi=a, x0=fit.q_start, n_boot=0).mean_steps
     except ValueError:  # too few filled bins for the cubic fit
         alt = math.nan
-    return {"mean_steps": float(p.mean_steps), "ci": [float(p.ci[0]), float(p.ci[1])],
+    emp = {}
+    if cfg.empirical:
+        pe = red.predict_escape(exit_hi=a, x0=fit.q_start, seed=cfg.seed, kernel="empirical")
+        xi, _ = red.residuals()
+        emp = {"mean_steps_empirical": float(pe.mean_steps), "ci_empirical": [float(pe.ci[0]), float(pe.ci[1])],
+               "residual_skewness": float(np.mean(xi ** 3)), "n_residuals": int(xi.size)}
+    return {"mean_steps": float(p.mean_steps), "ci": [float(p.ci[0]), float(p.ci[1])], **emp,
             "mean_steps_cubic": float(alt),
             "model_error": float(p.model_error), "status": p.status, "extrapolation": float(p.extrapolation),
             "n_pairs": int(red.table.n_pairs), "kurtosis": _kurtosis(red.table)}
@@ -626,6 +641,9 @@ def main(argv=None):
     ap.add_argument("--predict-only", action="store_true",
                     help="only the reduced-model predictions (e.g. with --fit-steps), to escape_prediction_long_fit.json")
     ap.add_argument("--fit-steps", type=int, default=None)
+    ap.add_argument("--empirical", action="store_true",
+                    help="also predict with the empirical-residual kernel; with --predict-only the rows go to "
+                         "escape_prediction_empirical.json")
     ap.add_argument("--bf-replicas", type=int, default=None)
     ap.add_argument("--bf-max-steps", type=int, default=None)
     args = ap.parse_args(argv)
@@ -638,6 +656,8 @@ def main(argv=None):
     for k in ("sigmas", "bf_replicas", "bf_max_steps", "fit_steps"):
         if getattr(args, k) is not None:
             cfg = replace(cfg, **{k: tuple(args.sigmas) if k == "sigmas" else getattr(args, k)})
+    if args.empirical:
+        cfg = replace(cfg, empirical=True)
     t0 = time.time()
     rows, info = [], []
     pairs = cfg.settings or tuple((m, d) for d in cfg.datasets for m in cfg.models)
@@ -653,7 +673,9 @@ def main(argv=None):
             for mk in (m for m, d in pairs if d == dname):
                 for sg in cfg.sigmas:
                     rows += predict_only(mk, dname, data, cfg, sg)
-        path = args.out / "escape_prediction_long_fit.json"
+        path = args.out / ("escape_prediction_empirical.json" if cfg.empirical else "escape_prediction_long_fit.json")
+        if args.quick:
+            path = path.with_name(path.stem + "_quick.json")
         old = json.loads(path.read_text()) if path.exists() else []
         new = {(r["model"], r["dataset"], r["sigma_over_lr"], r["fit_steps"]) for r in rows}
         keep = [r for r in old if (r["model"], r["dataset"], r["sigma_over_lr"], r["fit_steps"]) not in new]
