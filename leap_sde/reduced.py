@@ -269,7 +269,9 @@ class ReducedModel:
 
     ``b(q) = Σ_j drift_coef[j] t^j`` and ``log a(q) = Σ_j logvar_coef[j] t^j`` with ``t = (q − q_center)/q_scale``;
     ``*_cov`` the coefficients' covariance (scaled by ``max(1, χ²/dof)``); ``visited`` the range of the fitted
-    bins' start points; ``q_start`` the default start of predictions.
+    bins' start points; ``q_start`` the default start of predictions; ``kernel`` the default one-step noise law
+    of the predictions (``"gaussian"`` or ``"empirical"``); ``pairs`` the measured ``(q_k, Δq_k, replica_id)``
+    inside the table's range (the empirical kernel's residuals; None for a model built without them).
     """
 
     table: KMTable
@@ -313,26 +315,29 @@ class ReducedModel:
                     var_order=self.var_order if var_order is None else var_order, window=self.window,
                     q_start=self.q_start, n_replicas=self.n_replicas, kernel=self.kernel, pairs=self.pairs)
 
-    def residuals(self) -> tuple[np.ndarray, np.ndarray]:
+    def residuals(self, split_at: Optional[float] = None):
         r"""Standardized one-step residuals of the fit and their replica ids.
 
         ``r_k = (Δq_k − b(q_k))/sqrt(a(q_k))`` for every pair ``(q_k, q_{k+1})`` of the table's range (``b``, ``a``
         the fitted polynomials), then centred and scaled to mean 0 and variance 1 over the pool, so that the
         empirical kernel keeps the fitted drift and variance exactly and changes only the *shape* of the
-        one-step law (docs/theory.md §12.4). Returns ``(xi, replica_id)``."""
+        one-step law (docs/theory.md §12.4). Returns ``(xi, replica_id)``; with ``split_at`` the pool is split
+        into ``q_k < split_at`` and ``q_k >= split_at``, each standardized on its own, and the result is
+        ``(xi, replica_id, upper)`` with ``upper`` marking the second side."""
         if self.pairs is None:
             raise ValueError("kernel='empirical' needs the measured pairs: this ReducedModel has none (fit it with "
                              "fit_reduced_chain, or pass pairs=(q_k, Δq_k, replica_id))")
         q0, dq, cid = self.pairs
         r = (dq - self.drift(q0)) / np.sqrt(self.variance(q0))
         ok = np.isfinite(r)
-        r, cid = r[ok], cid[ok]
-        if r.size < 2:
-            raise ValueError("kernel='empirical': fewer than 2 finite residuals")
-        sd = float(r.std())
-        if not sd > 0:
-            raise ValueError("kernel='empirical': the residuals have zero spread")
-        return (r - r.mean()) / sd, cid
+        r, cid, q0 = r[ok], cid[ok], q0[ok]
+        if split_at is None:
+            return _standardize(r, "the residuals"), cid
+        up = q0 >= float(split_at)
+        out = np.empty_like(r)
+        for side, name in ((~up, f"q < split_at = {split_at}"), (up, f"q >= split_at = {split_at}")):
+            out[side] = _standardize(r[side], f"the residuals with {name}")
+        return out, cid, up
 
     def _kernel(self, kernel) -> str:
         k = self.kernel if kernel is None else kernel
@@ -342,22 +347,32 @@ class ReducedModel:
 
     # -- predictions ----------------------------------------------------------------------------------------------
     def survival(self, steps, exit_lo=None, exit_hi=None, *, x0=None, reflect_at=None, cells_per_sd: float = 8.0,
-                 max_cells: int = 800, kernel: Optional[str] = None) -> np.ndarray:
+                 max_cells: int = 800, kernel: Optional[str] = None,
+                 split_at: Optional[float] = None) -> np.ndarray:
         r"""Survival ``P(τ > k)`` of the fitted chain at the step counts ``steps`` (point estimate, no CI).
 
         ``S(k) = p₀ Pᵏ 1`` for the cell-discretised Gaussian kernel (as :meth:`predict_escape`; a one-sided exit
         reflects at ``reflect_at``, default two bin widths beyond the visited range), by binary powers of ``P``
         (products of non-negative matrices, so tails of ``S`` keep their relative accuracy); ``x0`` is split
         linearly between its neighbouring cell centres. ``Σ_k S(k) = E[τ]``. ``kernel`` (default: the model's):
-        ``"gaussian"`` or ``"empirical"`` (the measured residual law, see :meth:`predict_escape`).
+        ``"gaussian"`` or ``"empirical"`` (the measured residual law; ``split_at`` as in :meth:`predict_escape`).
         """
-        xi = np.sort(self.residuals()[0]) if self._kernel(kernel) == "empirical" else None
+        xi = None
+        if self._kernel(kernel) == "empirical":
+            if split_at is None:
+                xi = np.sort(self.residuals()[0])
+            else:
+                r, _, up = self.residuals(float(split_at))
+                xi = (np.sort(r[~up]), np.sort(r[up]))
+        elif split_at is not None:
+            raise ValueError("split_at applies to kernel='empirical' only")
         return _survival(self, steps, exit_lo, exit_hi, x0=x0, reflect_at=reflect_at, cells_per_sd=cells_per_sd,
-                         max_cells=max_cells, xi=xi)
+                         max_cells=max_cells, xi=xi, split_at=split_at)
 
     def predict_escape(self, exit_lo=None, exit_hi=None, *, x0=None, n_boot: int = 200, level: float = 0.95,
                        seed: int = 0, cells_per_sd: float = 8.0, max_cells: int = 1500,
-                       reflect_at=None, kernel: Optional[str] = None) -> EscapePrediction:
+                       reflect_at=None, kernel: Optional[str] = None,
+                       split_at: Optional[float] = None) -> EscapePrediction:
         r"""Mean number of steps until ``q`` first leaves ``(exit_lo, exit_hi)`` under the reduced chain.
 
         ``T(x0)`` solves ``(I − P) T = 1`` for the cell-discretised Gaussian kernel
@@ -399,6 +414,10 @@ class ReducedModel:
             Reflecting end of a one-sided exit.
         kernel : {"gaussian", "empirical"}, optional
             One-step noise law (default: the model's ``kernel``, as fitted).
+        split_at : float, optional
+            Empirical kernel only: two residual laws, one from the pairs with ``q_k < split_at`` and one from
+            those with ``q_k >= split_at`` (e.g. the minimum: the kicks toward the exit and back can differ in
+            shape), each used on its side. None: one pooled law.
 
         Returns
         -------
@@ -431,10 +450,18 @@ class ReducedModel:
         xs = np.linspace(dom[0], dom[1], 2001)
         s_min = float(np.sqrt(np.min(self.variance(xs))))
         n_cells = int(min(max(200, math.ceil(cells_per_sd * (dom[1] - dom[0]) / s_min)), int(max_cells)))
-        xi = cid = None
+        xi = cid = up = xi_arg = None
+        if split_at is not None and kern != "empirical":
+            raise ValueError("split_at applies to kernel='empirical' only")
         if kern == "empirical":
-            xi, cid = self.residuals()
-        solve = _solver(self, lo, hi, ref, x0, n_cells, None if xi is None else np.sort(xi))
+            if split_at is None:
+                xi, cid = self.residuals()
+                xi_arg = np.sort(xi)
+            else:
+                split_at = float(split_at)
+                xi, cid, up = self.residuals(split_at)
+                xi_arg = (np.sort(xi[~up]), np.sort(xi[up]))
+        solve = _solver(self, lo, hi, ref, x0, n_cells, xi_arg, split_at)
 
         T = solve(self.drift_coef, self.logvar_coef)
         notes = []
@@ -464,8 +491,9 @@ class ReducedModel:
             cb = rng.multivariate_normal(self.drift_coef, self.drift_cov, size=int(n_boot), method="svd")
             cv = rng.multivariate_normal(self.logvar_coef, self.logvar_cov, size=int(n_boot), method="svd")
             if xi is not None:
-                resample = _cluster_resampler(xi, cid)
-                solve_b = lambda c1, c2: _solver(self, lo, hi, ref, x0, n_cells, resample(rng))(c1, c2)  # noqa: E731
+                resample = _cluster_resampler(xi, cid) if up is None else _cluster_resampler_split(xi, cid, up)
+                solve_b = lambda c1, c2: _solver(self, lo, hi, ref, x0, n_cells, resample(rng),  # noqa: E731
+                                                 split_at)(c1, c2)
             else:
                 solve_b = solve
             for i in range(int(n_boot)):
@@ -497,10 +525,13 @@ class ReducedModel:
         if math.isfinite(ref):
             notes.append(f"one-sided exit: reflecting end at q = {ref:.6g}")
         if xi is not None:
-            skew = float(np.mean(xi ** 3))
-            notes.append(f"empirical kernel: {xi.size} standardized residuals from {np.unique(cid).size} replicas "
-                         f"(skewness {skew:.3g}, range [{xi.min():.3g}, {xi.max():.3g}]); bootstrap resamples "
-                         f"replicas")
+            parts = [("", np.ones(xi.size, dtype=bool))] if up is None else [
+                (f" with q < {split_at:.4g}", ~up), (f" with q >= {split_at:.4g}", up)]
+            for name, m in parts:
+                v = xi[m]
+                notes.append(f"empirical kernel{name}: {v.size} standardized residuals from {np.unique(cid[m]).size} "
+                             f"replicas (skewness {float(np.mean(v ** 3)):.3g}, range [{v.min():.3g}, "
+                             f"{v.max():.3g}]); bootstrap resamples replicas")
         return EscapePrediction(mean_steps=float(T), ci=ci, log_se=log_se, model_error=float(model_error),
                                 alternatives=tuple(alts), fp_mean_steps=float(fp), x0=x0, exit_lo=lo, exit_hi=hi,
                                 reflect_at=ref, n_cells=n_cells, level=float(level), n_boot=int(n_boot),
@@ -508,7 +539,8 @@ class ReducedModel:
                                 notes=tuple(self.notes) + tuple(notes), table=self.table, kernel=kern)
 
 
-def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells, xi=None):
+def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells, xi=None,
+              split_at=None):
     lo = -math.inf if exit_lo is None else float(exit_lo)
     hi = math.inf if exit_hi is None else float(exit_hi)
     if math.isinf(lo) and math.isinf(hi):
@@ -534,7 +566,7 @@ def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, c
                                         kill_hi=exit_hi is not None)
     else:
         c, P, _ = empirical_chain_matrix(model.drift, model.variance, xi, lo, hi, n, kill_lo=exit_lo is not None,
-                                         kill_hi=exit_hi is not None)
+                                         kill_hi=exit_hi is not None, split_at=split_at)
     # start distribution: x0 split linearly between its two neighbouring cell centres
     p0 = np.zeros(n)
     j = int(np.clip(np.searchsorted(c, x0) - 1, 0, n - 2))
@@ -559,7 +591,7 @@ def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, c
     return out
 
 
-def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells, xi=None):
+def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells, xi=None, split_at=None):
     """``(drift_coef, logvar_coef) -> E[τ](x0)`` of the Gaussian chain, or of the empirical-kernel chain when the
     sorted standardized residuals ``xi`` are given (nan if not finite)."""
     import warnings
@@ -571,7 +603,7 @@ def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells, xi=None):
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 if xi is not None:
-                    return _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells)
+                    return _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells, split_at)
                 if math.isinf(lo):
                     return float(discrete_mfpt_1d(lambda q: -b(q), x0, hi, ref, eta=1.0, additive_var=a,
                                                   n_cells=n_cells))
@@ -615,25 +647,35 @@ def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
     return c, P, e
 
 
-def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
+def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=True, split_at=None):
     """Cells, sub-stochastic ``P`` and killed mass ``e`` of ``q' = q + b(q) + sqrt(a(q)) ξ`` on ``(lo, hi)`` with
     ``ξ`` distributed as the sorted sample ``xi`` (equal weights): with ``N(z) = #{ξ_m <= z}``,
     ``P_ij = (N(z_{i,j+1}) − N(z_{i,j}))/n`` for the scaled edges ``z_{i,j} = (e_j − μ_i)/s_i`` — exact integer
     counts of the piecewise-constant empirical CDF, so no cancellation; the killed masses are ``N(z_{i,0})/n``
     (below ``lo``) and ``(n − N(z_{i,n}))/n`` (at or above ``hi``). An end that does not kill returns its tail mass
-    to the end cell (reflecting)."""
-    xi = np.asarray(xi, dtype=np.float64)
+    to the end cell (reflecting). With ``split_at``, ``xi`` is a pair ``(xi_lower, xi_upper)`` of sorted samples:
+    rows whose cell centre lies below ``split_at`` use the first, the others the second."""
     edges = np.linspace(lo, hi, n_cells + 1)
     c = 0.5 * (edges[1:] + edges[:-1])
     mu = c + b(c)
     s = np.sqrt(a(c))
     if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("drift/variance not finite or variance <= 0 on the grid")
-    n = xi.size
     z = (edges[None, :] - mu[:, None]) / s[:, None]
-    N = np.searchsorted(xi, z, side="right")
-    P = np.diff(N, axis=1).astype(np.float64) / n
-    t_lo, t_hi = N[:, 0] / n, (n - N[:, -1]) / n
+    if split_at is None:
+        groups = [(np.asarray(xi, dtype=np.float64), np.ones(n_cells, dtype=bool))]
+    else:
+        upper = c >= float(split_at)
+        groups = [(np.asarray(xi[0], dtype=np.float64), ~upper), (np.asarray(xi[1], dtype=np.float64), upper)]
+    P = np.zeros((n_cells, n_cells))
+    t_lo, t_hi = np.zeros(n_cells), np.zeros(n_cells)
+    for x, rows in groups:
+        if not rows.any():
+            continue
+        n = x.size
+        N = np.searchsorted(x, z[rows], side="right")
+        P[rows] = np.diff(N, axis=1).astype(np.float64) / n
+        t_lo[rows], t_hi[rows] = N[:, 0] / n, (n - N[:, -1]) / n
     e = np.zeros(n_cells)
     for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
         if kill:
@@ -643,17 +685,50 @@ def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=T
     return c, P, e
 
 
-def _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells):
+def _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells, split_at=None):
     """Mean exit time from ``x0`` of the empirical-kernel chain: two-sided on ``(lo, hi)``, or one-sided with the
     reflecting end ``ref`` replacing the infinite exit; the finite exit is a grid edge."""
     d_lo, d_hi = (ref, hi) if math.isinf(lo) else ((lo, ref) if math.isinf(hi) else (lo, hi))
     c, P, e = empirical_chain_matrix(b, a, xi, d_lo, d_hi, n_cells, kill_lo=not math.isinf(lo),
-                                     kill_hi=not math.isinf(hi))
+                                     kill_hi=not math.isinf(hi), split_at=split_at)
     # eliminate towards the absorbing end (as discrete_mfpt_1d): reverse when only the low end kills
     sol = _gth_mfpt(P, e, reverse=math.isinf(hi))
     if sol is None:
         return math.nan
     return float(np.interp(x0, c, sol[0]))
+
+
+def _standardize(r, what):
+    if r.size < 2:
+        raise ValueError(f"kernel='empirical': fewer than 2 finite residuals in {what}")
+    sd = float(r.std())
+    if not sd > 0:
+        raise ValueError(f"kernel='empirical': {what} have zero spread")
+    return (r - r.mean()) / sd
+
+
+def _cluster_resampler_split(xi, cid, up):
+    """As :func:`_cluster_resampler`, for residuals split in two sides: ``rng -> (sorted lower, sorted upper)``,
+    whole replicas resampled, each side re-standardized."""
+    order = np.argsort(cid, kind="stable")
+    xs, cs, us = xi[order], cid[order], up[order]
+    ids, start, count = np.unique(cs, return_index=True, return_counts=True)
+
+    def draw(rng):
+        pick = rng.integers(0, ids.size, size=ids.size)
+        r = np.concatenate([xs[start[k]:start[k] + count[k]] for k in pick])
+        u = np.concatenate([us[start[k]:start[k] + count[k]] for k in pick])
+        res = []
+        for side in (~u, u):
+            v = r[side]
+            sd = v.std() if v.size > 1 else 0.0
+            res.append(np.sort((v - v.mean()) / sd if sd > 0 else v - (v.mean() if v.size else 0.0)))
+        if res[0].size == 0 or res[1].size == 0:  # a draw without one side: use the pooled draw there
+            pooled = np.sort(np.concatenate(res))
+            res = [r_ if r_.size else pooled for r_ in res]
+        return tuple(res)
+
+    return draw
 
 
 def _cluster_resampler(xi, cid):
