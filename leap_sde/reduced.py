@@ -506,7 +506,9 @@ class ReducedModel:
             bv = np.array(boots)
             # failed draws (E τ overflow or unreachable exit) count as +inf in the percentile interval
             allv = np.concatenate((bv, np.full(failed, np.inf)))
-            ci = (float(np.quantile(allv, 0.5 * (1 - level))), float(np.quantile(allv, 0.5 * (1 + level))))
+            # interpolating between two +inf draws gives nan (inf − inf): such a bound is +inf
+            ci = tuple(float(np.nan_to_num(np.quantile(allv, p), nan=np.inf, posinf=np.inf))
+                       for p in (0.5 * (1 - level), 0.5 * (1 + level)))
             log_se = float(np.std(np.log(bv), ddof=1)) if bv.size > 1 else math.nan
         else:
             ci, log_se = (math.nan, math.nan), math.nan

@@ -33,8 +33,8 @@ own diagnostics), ``escape_prediction.png`` (observed vs predicted, log-log, ide
 Checks of the committed run (each recomputes θ*, θ₀ and the fit runs with the same seeds):
 ``--bf-check C --models M --datasets D --sigmas S`` brute force at exit C·s_OU (``escape_bf_check.json``);
 ``--predict-only --fit-steps N`` the predictions from longer pre-escape runs (``escape_prediction_long_fit.json``);
-``--predict-only --empirical`` the predictions with the empirical-residual kernel next to the Gaussian ones
-(``escape_prediction_empirical.json``; ``--empirical`` on a full run adds the fields to every row);
+``--predict-only --empirical`` the predictions with the empirical-residual kernel (pooled, and one law per side
+of θ*) next to the Gaussian ones (``escape_prediction_empirical.json``; ``--empirical`` on a full run adds the fields to every row);
 ``--diagnose [--fit-steps N]`` the Markov and noise-shape checks of q (``escape_markov_check*.json``);
 ``--replot`` redraws the figure from the JSON files.
 """
@@ -330,7 +330,9 @@ def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: li
                        increment_excess_kurtosis=pred["kurtosis"],
                        predicted_mean_steps_cubic_drift=pred["mean_steps_cubic"],
                        **({"predicted_mean_steps_empirical": pred["mean_steps_empirical"],
-                           "predicted_ci_empirical": pred["ci_empirical"]} if cfg.empirical else {}),
+                           "predicted_ci_empirical": pred["ci_empirical"],
+                           "predicted_mean_steps_empirical_split": pred["mean_steps_empirical_split"],
+                           "predicted_ci_empirical_split": pred["ci_empirical_split"]} if cfg.empirical else {}),
                        ratio_observed_over_predicted=res.mean_steps / pred["mean_steps"],
                        wall_s=time.time() - t2)
             out_rows.append(row)
@@ -487,8 +489,11 @@ def predict_only(model_kind: str, data_name: str, data, cfg: Config, sigma: floa
                     "fit_reached_exit": int(sum(np.any(t >= c * s) for t in fit.trajectories))})
         if cfg.empirical:
             out[-1].update(predicted_mean_steps_empirical=pred["mean_steps_empirical"],
-                           predicted_ci_empirical=pred["ci_empirical"], residual_skewness=pred["residual_skewness"],
-                           n_residuals=pred["n_residuals"])
+                           predicted_ci_empirical=pred["ci_empirical"],
+                           predicted_mean_steps_empirical_split=pred["mean_steps_empirical_split"],
+                           predicted_ci_empirical_split=pred["ci_empirical_split"],
+                           **{k: pred[k] for k in ("residual_skewness", "residual_skewness_q_above_0",
+                                                   "residual_skewness_q_below_0", "n_residuals")})
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -518,10 +523,16 @@ def _predict(fit, a: float, cfg: Config) -> dict:
         alt = math.nan
     emp = {}
     if cfg.empirical:
+        # pooled residual law, and one law per side of θ* (q = 0): the skewness differs above and below
         pe = red.predict_escape(exit_hi=a, x0=fit.q_start, seed=cfg.seed, kernel="empirical")
+        ps = red.predict_escape(exit_hi=a, x0=fit.q_start, seed=cfg.seed, kernel="empirical", split_at=0.0)
         xi, _ = red.residuals()
+        xs, _, up = red.residuals(0.0)
         emp = {"mean_steps_empirical": float(pe.mean_steps), "ci_empirical": [float(pe.ci[0]), float(pe.ci[1])],
-               "residual_skewness": float(np.mean(xi ** 3)), "n_residuals": int(xi.size)}
+               "mean_steps_empirical_split": float(ps.mean_steps),
+               "ci_empirical_split": [float(ps.ci[0]), float(ps.ci[1])],
+               "residual_skewness": float(np.mean(xi ** 3)), "residual_skewness_q_above_0": float(np.mean(xs[up] ** 3)),
+               "residual_skewness_q_below_0": float(np.mean(xs[~up] ** 3)), "n_residuals": int(xi.size)}
     return {"mean_steps": float(p.mean_steps), "ci": [float(p.ci[0]), float(p.ci[1])], **emp,
             "mean_steps_cubic": float(alt),
             "model_error": float(p.model_error), "status": p.status, "extrapolation": float(p.extrapolation),
