@@ -59,3 +59,20 @@ def test_quick_run_writes_one_row_per_setting_level_and_method(tmp_path):
             # higher exits take longer in the reduced chain fitted from the same pre-escape runs
             preds = [next(r["predicted_mean_steps"] for r in mine if r["exit_level"] == a) for a in levels]
             assert np.all(np.diff(preds) > 0)
+
+
+def test_quick_predict_only_empirical_writes_both_kernels(tmp_path):
+    """--predict-only --empirical (one quick setting): rows with the Gaussian and both empirical predictions (pooled
+    and per side of θ*), finite and positive, in escape_prediction_empirical_quick.json; nothing else written."""
+    re_ = _load()
+    rows = re_.main(["--quick", "--predict-only", "--empirical", "--models", "tanh_mlp", "--datasets", "digits",
+                     "--out", str(tmp_path)])
+    assert [p.name for p in tmp_path.iterdir()] == ["escape_prediction_empirical_quick.json"]
+    on_disk = json.loads((tmp_path / "escape_prediction_empirical_quick.json").read_text())
+    assert len(on_disk) == len(rows) == len(re_.QUICK.levels) * len(re_.QUICK.sigmas)
+    for r in on_disk:
+        for k in ("predicted_mean_steps", "predicted_mean_steps_empirical", "predicted_mean_steps_empirical_split"):
+            assert r[k] > 0 and math.isfinite(r[k]), (k, r[k])
+        lo, hi = r["predicted_ci_empirical"]
+        assert lo <= r["predicted_mean_steps_empirical"] <= hi
+        assert r["n_residuals"] == r["fit_pairs"]
