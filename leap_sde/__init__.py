@@ -17,7 +17,7 @@ from .simulate import EscapeResult, StabilityWarning, Status, normalize_seed, si
 from .runs import (RateComparison, RunComparison, RunMeta, SavedRun, SavedSweep, compare_results, compare_runs,
                    load_run, load_sweep)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import logging as _logging
 

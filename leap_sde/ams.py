@@ -424,8 +424,18 @@ def _pooled_mean(runs) -> float:
             + t3)
 
 
+def _log_interval(m, se, tq):
+    """``m·exp(±tq·se/m)``: the Student-t interval of ``ln m`` (delta method), so a positive estimate gets a
+    positive interval; to first order in ``se/m`` it is ``m ± tq·se``."""
+    if not (m > 0 and np.isfinite(se)):
+        return (0.0, math.inf) if not np.isfinite(se) else (m, m)
+    half = tq * se / m
+    return (m * math.exp(-half), m * math.exp(half))
+
+
 def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
-    """Pooled estimate with jackknife (leave-one-run-out) standard error and Student-t 95% intervals."""
+    """Pooled estimate with jackknife (leave-one-run-out) standard error and Student-t 95% intervals on the
+    log scale (:func:`_log_interval`: a mean time or a probability is positive)."""
     from scipy import stats  # lazily: importing leap_sde stays light
 
     k = len(runs)
@@ -435,10 +445,10 @@ def _summarise(runs, eta, n, levels, wall, notes) -> AMSResult:
     se = float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2))) if np.all(np.isfinite(loo)) else math.inf
     p = np.array([r.probability for r in runs])
     p_mean, p_se = float(p.mean()), float(p.std(ddof=1) / math.sqrt(k))
-    ci = (mean - tq * se, mean + tq * se)
+    ci = _log_interval(mean, se, tq)
     rate_ci = (1.0 / (ci[1] * eta) if ci[1] > 0 else 0.0, 1.0 / (ci[0] * eta) if ci[0] > 0 else math.inf)
     return AMSResult(mean_steps=mean, mean_steps_ci=ci, mean_steps_se=se, mean_time=mean * eta,
                      mean_time_ci=(ci[0] * eta, ci[1] * eta), rate=1.0 / (mean * eta) if mean > 0 else math.inf,
-                     rate_ci=rate_ci, probability=p_mean, probability_ci=(p_mean - tq * p_se, p_mean + tq * p_se),
+                     rate_ci=rate_ci, probability=p_mean, probability_ci=_log_interval(p_mean, p_se, tq),
                      work_steps=int(sum(r.work_steps for r in runs)), iterations=int(sum(r.iterations for r in runs)),
                      runs=tuple(runs), levels=levels, eta=float(eta), n_replicas=n, wall_time=wall, warnings=notes)

@@ -166,7 +166,11 @@ def _fmt(v):
         return "∞" if v > 0 else "nan"
     if v == 0:
         return "0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    s = f"{v:.3g}"
+    if "e" in s:  # one exponent style: 2.43e4, 1.17e5, 1.5e-4
+        mantissa, exponent = s.split("e")
+        s = f"{mantissa}e{int(exponent)}"
+    return s
 
 
 def _run_stats(r, unit, confidence):

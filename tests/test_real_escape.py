@@ -1,27 +1,18 @@
 """simulations/real_escape.py --quick end to end: rows, fields and files of the predicted-vs-observed study."""
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _scripts import load_script
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("mnist1d")
 pytestmark = pytest.mark.torch
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("_leap_sim_real_escape", ROOT / "simulations" / "real_escape.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
 
 FIELDS = {"model", "dataset", "sigma_over_lr", "exit_level", "observed_mean_steps", "observed_ci", "observed_method",
@@ -29,7 +20,7 @@ FIELDS = {"model", "dataset", "sigma_over_lr", "exit_level", "observed_mean_step
 
 
 def test_quick_run_writes_one_row_per_setting_level_and_method(tmp_path):
-    re_ = _load()
+    re_ = load_script("real_escape")
     rows = re_.main(["--quick", "--out", str(tmp_path)])
     cfg = re_.QUICK
     n_settings = len(cfg.settings) * len(cfg.sigmas)

@@ -1,29 +1,20 @@
 """simulations/real_training_study.py: its statistics (Holm, paired t, power), the paired design, the --quick run."""
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _scripts import load_script
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 pytest.importorskip("sklearn")
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_leap_sim_{name}", ROOT / "simulations" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
-
-st = _load("real_training_study")
+st = load_script("real_training_study")
 
 
 def test_holm_step_down_by_hand():

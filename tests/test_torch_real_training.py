@@ -1,28 +1,19 @@
 """simulations/real_training.py: the batched-replica escape machinery, and the --quick end-to-end run."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _scripts import load_script
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 pytest.importorskip("sklearn")
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_leap_sim_{name}", ROOT / "simulations" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
-
-rt = _load("real_training")
+rt = load_script("real_training")
 
 
 def test_batched_replicas_are_independent_copies_of_the_model():

@@ -369,9 +369,9 @@ def _plot_arrhenius(spec, rows, p, cfgs, save):
             if r.get("mean_time") is None or not np.isfinite(r["mean_time"]):
                 continue
             weight = r.get("n_escaped")  # the fit's weight: SE(log τ) = 1/√n
-            if not weight and r.get("mean_time_ci_low") is not None:  # AMS rows: n_eff = (τ/SE)² from the CI
-                se = (r["mean_time_ci_high"] - r["mean_time_ci_low"]) / (2 * 1.96)
-                weight = (r["mean_time"] / se) ** 2 if se > 0 else None
+            lo, hi = r.get("mean_time_ci_low"), r.get("mean_time_ci_high")
+            if not weight and lo and hi and 0 < lo < hi < math.inf:  # AMS rows: n_eff = 1/SE(ln τ)² from the
+                weight = (2 * 1.96 / math.log(hi / lo)) ** 2  # log-scale CI τ·exp(±t·SE/τ), t ≈ 1.96
             if not weight:
                 continue
             th_log = theory_log10_rate(cfg, theory)

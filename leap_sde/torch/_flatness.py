@@ -328,7 +328,7 @@ def epsilon_sharpness(model: Optional[nn.Module], closure: Callable[[], torch.Te
             loss = closure()
             grads = torch.autograd.grad(loss, params, allow_unused=True)
         g = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(grads, params)])
-        return -float(loss), -g.double().cpu().numpy()
+        return -float(loss.detach()), -g.double().cpu().numpy()
 
     with _measurement_mode(model, train_mode):
         try:
