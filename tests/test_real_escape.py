@@ -55,7 +55,7 @@ def test_quick_run_writes_one_row_per_setting_level_and_method(tmp_path):
 def test_quick_predict_only_empirical_writes_both_kernels(tmp_path):
     """--predict-only --empirical (one quick setting): rows with the Gaussian and both empirical predictions (pooled
     and per side of θ*), finite and positive, in escape_prediction_empirical_quick.json; nothing else written."""
-    re_ = _load()
+    re_ = load_script("real_escape")
     rows = re_.main(["--quick", "--predict-only", "--empirical", "--models", "tanh_mlp", "--datasets", "digits",
                      "--out", str(tmp_path)])
     assert [p.name for p in tmp_path.iterdir()] == ["escape_prediction_empirical_quick.json"]
