@@ -424,13 +424,7 @@ class ReducedModel:
         EscapePrediction
         """
         kern = self._kernel(kernel)
-        lo = -math.inf if exit_lo is None else float(exit_lo)
-        hi = math.inf if exit_hi is None else float(exit_hi)
-        if math.isinf(lo) and math.isinf(hi):
-            raise ValueError("exit_lo, exit_hi: give at least one finite exit level")
-        x0 = self.q_start if x0 is None else float(x0)
-        if not lo < x0 < hi:
-            raise ValueError(f"x0 must lie strictly between exit_lo and exit_hi (x0={x0}, exit_lo={lo}, exit_hi={hi})")
+        lo, hi, x0 = _exit_interval(self, exit_lo, exit_hi, x0)
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"level must lie in (0, 1), got {level}")
         if int(n_boot) < 0:
@@ -541,8 +535,8 @@ class ReducedModel:
                                 notes=tuple(self.notes) + tuple(notes), table=self.table, kernel=kern)
 
 
-def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells, xi=None,
-              split_at=None):
+def _exit_interval(model: ReducedModel, exit_lo, exit_hi, x0):
+    """``(lo, hi, x0)`` with None exits as ∓inf and ``x0`` defaulting to the fitted start; checked."""
     lo = -math.inf if exit_lo is None else float(exit_lo)
     hi = math.inf if exit_hi is None else float(exit_hi)
     if math.isinf(lo) and math.isinf(hi):
@@ -550,6 +544,12 @@ def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, c
     x0 = model.q_start if x0 is None else float(x0)
     if not lo < x0 < hi:
         raise ValueError(f"x0 must lie strictly between exit_lo and exit_hi (x0={x0}, exit_lo={lo}, exit_hi={hi})")
+    return lo, hi, x0
+
+
+def _survival(model: ReducedModel, steps, exit_lo, exit_hi, *, x0, reflect_at, cells_per_sd, max_cells, xi=None,
+              split_at=None):
+    lo, hi, x0 = _exit_interval(model, exit_lo, exit_hi, x0)
     k = np.asarray(steps)
     if k.ndim != 1 or k.size == 0 or not np.issubdtype(k.dtype, np.integer) or np.any(k < 0):
         raise ValueError("steps must be a non-empty 1-D array of integers >= 0")
