@@ -194,6 +194,7 @@ def ams(
     max_steps : step cap of any one segment (a segment that reaches it is reported in ``warnings``).
     seed : as for simulate; run r uses ``SeedSequence(seed).spawn(n_runs)[r]``.
     threads : threads for the segment kernels (results do not depend on it).
+    progress : a bar over the ``n_runs`` independent runs (on a terminal or in a notebook; never in pipes).
 
     Returns
     -------
@@ -239,9 +240,23 @@ def ams(
     ss = normalize_seed(seed)
     t_start = time.perf_counter()
     runs, notes = [], list(setup.warnings)
+    bar = None
+    if progress is True:
+        from ._progress import bars_shown
+
+        if bars_shown():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_runs, desc="AMS", unit="run", dynamic_ncols=True, leave=False)
+    elif progress is not False:
+        raise ValueError(f"progress must be a bool, got {progress!r}")
     for r, child in enumerate(ss.spawn(n_runs)):
         eng = _Engine(kernel, static, n_threads)
         runs.append(_one_run(eng, child, x0, n, d, n_state, kill, loops, max_steps, z_a, z_sig, score_fn, qp, notes))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return _summarise(runs, eta, n, (z_a, z_sig), time.perf_counter() - t_start, tuple(dict.fromkeys(notes)))
 
 
