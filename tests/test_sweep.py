@@ -570,3 +570,17 @@ def _check_sweep_figures(d):
             if t.startswith("theory (") and p["kind"] == "phase":
                 cs = [c for c in ax.collections if isinstance(c, ContourSet)]
                 assert cs and all(mc.to_hex(c.get_edgecolor()[0]) == mc.to_hex(h.get_color()) for c in cs)
+
+
+def test_summary_table_fits_80_columns_with_many_swept_keys(tmp_path, capsys):
+    """Four swept keys (two points): the printed table keeps every line within 80 columns and names each key."""
+    text = TINY.replace('"leap.sigma" = [0.0, 0.1]\nlandscape.curv_sharp = [2, 4.0, 8]',
+                        '"leap.sigma" = [0.0, 0.1]\nlandscape.curv_sharp = [2.0]\nlandscape.barrier_flat = [0.25]\n'
+                        '"dynamics.eta" = [0.1]\n"dynamics.batch_size" = [1.0]')
+    p = write(tmp_path, text.replace("particles = 200", "particles = 20"))
+    assert cli.main(["sweep", str(p), "--out", str(tmp_path / "o"), "--workers", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    lines = out[:next(i for i, s in enumerate(out) if s.startswith("sweep s:"))]  # the table (the summary names paths)
+    assert len(lines) >= 3 and max(len(s) for s in lines) <= 80, [s for s in lines if len(s) > 80]
+    text_out = "\n".join(lines)
+    assert "rate/step" in text_out and all(k in text_out for k in ("sigma", "curv_sharp", "barrier_flat", "eta"))

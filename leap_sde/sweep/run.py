@@ -450,15 +450,38 @@ def _summary_table(out_dir: Path, plan: Plan, limit: int = 40) -> str:
     if not rows or len(rows) > limit:
         return ""
     names = list(plan.names)
-    head = "  ".join(f"{n:>14}" for n in names) + f"  {'rate/step':>10} {'mean steps':>11} {'escaped':>8} " \
-                                                  f"{'flat share':>10}"
-    lines = [head]
-    for r in rows:
-        vals = "  ".join(f"{_fmt(r.get(n)):>14}" for n in names)
+    cells = [[_fmt(r.get(n)) for n in names] for r in rows]
+    fixed = f"  {'rate/step':>10} {'mean steps':>11} {'escaped':>8} {'flat share':>10}"
+
+    def widths(labels):
+        return [max([len(lab)] + [len(c[j]) for c in cells]) for j, lab in enumerate(labels)]
+
+    labels = [n.rsplit(".", 1)[-1] for n in names]  # the key's last part, unless two parameters share it
+    if len(set(labels)) < len(labels):
+        labels = list(names)
+    legend = []
+    if sum(widths(labels)) + 2 * (len(names) - 1) + len(fixed) > 80:  # still too wide: p1, p2, ... + legend
+        legend = _wrap_legend([f"p{j + 1} = {n}" for j, n in enumerate(names)])
+        labels = [f"p{j + 1}" for j in range(len(names))]
+    w = widths(labels)
+    lines = legend + ["  ".join(f"{lab:>{wj}}" for lab, wj in zip(labels, w)) + fixed]
+    for r, c in zip(rows, cells):
         flat = r.get("flat_share") if r.get("flat_share") is not None else r.get("flat_fraction")
-        lines.append(f"{vals}  {_fmt(r.get('rate_per_step')):>10} {_fmt(r.get('mean_steps')):>11} "
+        lines.append("  ".join(f"{v:>{wj}}" for v, wj in zip(c, w)) +
+                     f"  {_fmt(r.get('rate_per_step')):>10} {_fmt(r.get('mean_steps')):>11} "
                      f"{r.get('n_escaped')!s:>8} {(_fmt(flat) if flat is not None else '-'):>10}")
     return "\n".join(lines)
+
+
+def _wrap_legend(items, width: int = 80) -> list:
+    lines, cur = [], ""
+    for it in items:
+        if cur and len(cur) + 2 + len(it) > width:
+            lines.append(cur)
+            cur = it
+        else:
+            cur = f"{cur}, {it}" if cur else it
+    return lines + ([cur] if cur else [])
 
 
 def _fmt(v):
