@@ -68,28 +68,55 @@ class _Signals:
     """SIGINT and SIGTERM (what SLURM, ``timeout`` and container stops send) both stop the simulation like
     Ctrl-C: the first one raises KeyboardInterrupt (caught by the simulation, which keeps what it has);
     from then on, and while results are saved, further signals are only recorded, so the atomic writes
-    finish and the folder always holds a complete result.json."""
+    finish and the folder always holds a complete result.json.
+
+    The exit code names the first signal to *arrive*: a burst can start a second handler inside the first
+    one before it has recorded anything, so the order is read from the wakeup pipe, where the interpreter's
+    C-level handler writes each signal number as it is delivered."""
 
     def __init__(self):
         self.received = None
         self.deferring = False
         self._old = {}
+        self._pipe = None
+        self._old_wakeup = -1
 
     def __enter__(self):
+        import os
+
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._pipe = (r, w)
+        self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc):
+        import os
+
         for sig, h in self._old.items():
             # after a signal the command is finishing: later ones are ignored until the process exits (also
             # during the interpreter's shutdown), so the exit code is 130/143 however many arrive
             signal.signal(sig, h if self.received is None else signal.SIG_IGN)
+        signal.set_wakeup_fd(self._old_wakeup)
+        for fd in self._pipe:
+            os.close(fd)
         return False
+
+    def _first_arrived(self, signum):
+        import os
+
+        try:
+            first = os.read(self._pipe[0], 1)
+        except (BlockingIOError, OSError):
+            first = b""
+        return first[0] if first else signum
 
     def _handle(self, signum, frame):
         first = self.received is None
-        self.received = self.received or signum
+        self.received = self.received or self._first_arrived(signum)
         if first and not self.deferring:
             self.deferring = True
             raise KeyboardInterrupt

@@ -417,3 +417,21 @@ def test_validate_seed_reseeds_every_case_and_is_recorded(tmp_path, capsys):
     assert estimates(reports["s1"]) != estimates(reports["s2"]) != estimates(reports["fixed"])
     with pytest.raises(SystemExit):
         run_suite(["--only", "4", "--seed", "-1"])
+
+
+def test_exit_code_names_the_first_signal_to_arrive_even_if_a_later_handler_runs_first():
+    """A burst can start SIGTERM's handler inside SIGINT's before SIGINT's has recorded anything; the wakeup
+    pipe (written by the C-level handler in arrival order) still says SIGINT came first: exit code 130."""
+    import os
+
+    from leap_sde.cli import _Signals
+
+    with _Signals() as sig:
+        os.write(sig._pipe[1], bytes([signal.SIGINT]))  # what the C handler writes when SIGINT is delivered
+        with pytest.raises(KeyboardInterrupt):
+            sig._handle(signal.SIGTERM, None)         # SIGTERM's Python handler happens to run first
+        sig._handle(signal.SIGINT, None)              # the outer one: recorded already, no second interrupt
+        assert sig.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # later signals are ignored while exiting
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
