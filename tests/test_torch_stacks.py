@@ -69,6 +69,7 @@ for case in ("seed_rank", "generator_rank", "global", "independent"):
 with open(out + ".tmp", "w") as f:
     json.dump(results, f)
 os.replace(out + ".tmp", out)
+dist.barrier()  # both ranks done before either tears gloo down (a lone teardown can abort)
 dist.destroy_process_group()
 '''
 
