@@ -180,13 +180,13 @@ def cmd_simulate(args) -> int:
 
     what = args.config or "the built-in default experiment (sharp-vs-flat double well, SGD vs SGD + LEAP)"
     chatter = sys.stdout if args.format == "table" else sys.stderr  # csv/json: stdout holds only the data
-    if not args.quiet:
-        import textwrap
-
-        print(textwrap.fill(f"leap-sde {__version__}: running {what}; results in {out_dir}", 80,
-                            subsequent_indent="  ", break_on_hyphens=False, break_long_words=False),
-              file=chatter, flush=True)
     with _Signals() as sig, warnings.catch_warnings():
+        if not args.quiet:  # printed once the signal handlers are in place
+            import textwrap
+
+            print(textwrap.fill(f"leap-sde {__version__}: running {what}; results in {out_dir}", 80,
+                                subsequent_indent="  ", break_on_hyphens=False, break_long_words=False),
+                  file=chatter, flush=True)
         # the runs' warnings are printed below, once each (and saved in result.json)
         warnings.simplefilter("ignore", StabilityWarning)
         warnings.filterwarnings("ignore", message=".*require_barrier", category=UserWarning)
