@@ -283,15 +283,35 @@ def _mean_ci(steps: np.ndarray, escaped: np.ndarray, cap: int):
     return m, (m / (1 + 1.96 / math.sqrt(k)), m / max(1 - 1.96 / math.sqrt(k), 1e-9)), "brute force (censored MLE)"
 
 
-def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: list, info: list) -> None:
+def _setting(model_kind: str, data_name: str, data, cfg: Config):
+    """What every mode of the study starts from, with the setting's seed: the model at its minimum θ* and the
+    local quantities there. Returns ``(X, y, loss_fn, sample, seed, model, minimum_info, loc)``."""
     X, y = data
     loss_fn, full_loss = make_loss(cfg)
     sample = lt.minibatch_sampler(X, y, cfg.batch)
     seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
-    t0 = time.time()
     model = make_model(model_kind, X.shape[1], cfg, seed)
     mn = find_minimum(model, full_loss, X, y, cfg)
     loc = local_quantities(model, full_loss, X, y, cfg)
+    return X, y, loss_fn, sample, seed, model, mn, loc
+
+
+def _fit(m0, loss_fn, sample, n, loc, sigma, cfg: Config, seed: int):
+    """The reduced model from pre-escape runs started at θ₀ = ``m0`` (window up to the highest exit level)."""
+    return lt.fit_reduced_model(m0, loss_fn, lambda g: _epoch(sample, g, n, cfg.batch),
+                                _coordinate(loc["theta_star"], loc["u"]),
+                                optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"],
+                                                                            weight_decay=cfg.weight_decay),
+                                leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
+                                n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps,
+                                window=(-math.inf, max(cfg.levels) * loc["s_ou"]), seed=seed + 5, burn_in=0,
+                                bins=cfg.fit_bins, drift_order=cfg.drift_order, var_order=cfg.var_order,
+                                min_count=cfg.min_count)
+
+
+def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: list, info: list) -> None:
+    t0 = time.time()
+    X, y, loss_fn, sample, seed, model, mn, loc = _setting(model_kind, data_name, data, cfg)
     n_params = sum(p.numel() for p in model.parameters())
     base = {"model": model_kind, "dataset": data_name, "n_params": n_params}
     for sigma in cfg.sigmas:
@@ -304,12 +324,7 @@ def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: li
         a_levels = [c * s for c in cfg.levels]
         ex = dict(optimizer_factory=fac, score=q)
         # predicted: reduced chain from pre-escape runs (cut at each exit level)
-        fit = lt.fit_reduced_model(m0, loss_fn, lambda g: _epoch(sample, g, len(X), cfg.batch), q,
-                                   optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"], weight_decay=cfg.weight_decay),
-                                   leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
-                                   n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps, window=(-math.inf, max(a_levels)),
-                                   seed=seed + 5, burn_in=0, bins=cfg.fit_bins,
-                                   drift_order=cfg.drift_order, var_order=cfg.var_order, min_count=cfg.min_count)
+        fit = _fit(m0, loss_fn, sample, len(X), loc, sigma, cfg, seed)
         t_fit = time.time() - t1
         bf = lt.brute_force_escape(m0, loss_fn, sample, exit_level=a_levels[0], n_replicas=cfg.bf_replicas,
                                    max_steps=cfg.bf_max_steps, seed=seed + 1, **ex)
@@ -356,13 +371,7 @@ def one_setting(model_kind: str, data_name: str, data, cfg: Config, out_rows: li
 def bf_check(model_kind: str, data_name: str, data, cfg: Config, c: float, sigma: float) -> dict:
     """Brute force at exit level c·s_OU for one setting, from the same θ₀ as :func:`one_setting` (same seeds),
     with its own replica streams: the check of AMS above the lowest level where brute force is affordable."""
-    X, y = data
-    loss_fn, full_loss = make_loss(cfg)
-    sample = lt.minibatch_sampler(X, y, cfg.batch)
-    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
-    model = make_model(model_kind, X.shape[1], cfg, seed)
-    find_minimum(model, full_loss, X, y, cfg)
-    loc = local_quantities(model, full_loss, X, y, cfg)
+    X, y, loss_fn, sample, seed, model, _, loc = _setting(model_kind, data_name, data, cfg)
     st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
     t0 = time.time()
     bf = lt.brute_force_escape(st["model"], loss_fn, sample, optimizer_factory=_factory(loc["eta"], sigma,
@@ -383,23 +392,10 @@ def diagnose(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -
     autocorrelation ρ_l at lags 1–30 (pooled over replicas) and ``τ_int = 1 + 2 Σ_l ρ_l`` (the ratio of the
     long-time to the one-step noise variance: 1 for the Markov chain the reduced model assumes), and the residual
     variance in the first and second half of the runs (stationarity)."""
-    X, y = data
-    loss_fn, full_loss = make_loss(cfg)
-    sample = lt.minibatch_sampler(X, y, cfg.batch)
-    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
-    model = make_model(model_kind, X.shape[1], cfg, seed)
-    find_minimum(model, full_loss, X, y, cfg)
-    loc = local_quantities(model, full_loss, X, y, cfg)
+    X, y, loss_fn, sample, seed, model, _, loc = _setting(model_kind, data_name, data, cfg)
     st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
     s = loc["s_ou"]
-    fit = lt.fit_reduced_model(st["model"], loss_fn, lambda g: _epoch(sample, g, len(X), cfg.batch),
-                               _coordinate(loc["theta_star"], loc["u"]),
-                               optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"],
-                                                                           weight_decay=cfg.weight_decay),
-                               leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
-                               n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps,
-                               window=(-math.inf, max(cfg.levels) * s), seed=seed + 5, burn_in=0, bins=cfg.fit_bins,
-                               drift_order=cfg.drift_order, var_order=cfg.var_order, min_count=cfg.min_count)
+    fit = _fit(st["model"], loss_fn, sample, len(X), loc, sigma, cfg, seed)
     trajs = [t[cfg.fit_burn_in:] for t in fit.trajectories]
     qs = np.concatenate([t[:-1] for t in trajs])
     dq = np.concatenate([np.diff(t) for t in trajs])
@@ -462,23 +458,10 @@ def diagnose(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -
 def predict_only(model_kind: str, data_name: str, data, cfg: Config, sigma: float) -> list:
     """The prediction step of :func:`one_setting` alone (same θ*, θ₀ and fit seeds), e.g. with longer fit runs
     (``--fit-steps``): one row per exit level."""
-    X, y = data
-    loss_fn, full_loss = make_loss(cfg)
-    sample = lt.minibatch_sampler(X, y, cfg.batch)
-    seed = cfg.seed + 17 * MODELS.index(model_kind) + 101 * DATASETS.index(data_name)
-    model = make_model(model_kind, X.shape[1], cfg, seed)
-    find_minimum(model, full_loss, X, y, cfg)
-    loc = local_quantities(model, full_loss, X, y, cfg)
+    X, y, loss_fn, sample, seed, model, _, loc = _setting(model_kind, data_name, data, cfg)
     st = start_point(model, loss_fn, sample, loc, sigma, cfg, seed)
     s = loc["s_ou"]
-    fit = lt.fit_reduced_model(st["model"], loss_fn, lambda g: _epoch(sample, g, len(X), cfg.batch),
-                               _coordinate(loc["theta_star"], loc["u"]),
-                               optimizer_factory=lambda p: torch.optim.SGD(p, lr=loc["eta"],
-                                                                           weight_decay=cfg.weight_decay),
-                               leap={"sigma": sigma, "relative": True} if sigma > 0 else None,
-                               n_replicas=cfg.fit_replicas, n_steps=cfg.fit_steps,
-                               window=(-math.inf, max(cfg.levels) * s), seed=seed + 5, burn_in=0, bins=cfg.fit_bins,
-                               drift_order=cfg.drift_order, var_order=cfg.var_order, min_count=cfg.min_count)
+    fit = _fit(st["model"], loss_fn, sample, len(X), loc, sigma, cfg, seed)
     out = []
     for c in cfg.levels:
         pred = _predict(fit, c * s, cfg)
