@@ -619,18 +619,36 @@ def _solver(model: ReducedModel, lo, hi, ref, x0, n_cells, xi=None, split_at=Non
     return solve
 
 
-def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
-    """Cells, sub-stochastic ``P`` and killed mass ``e`` of ``q' ~ N(q + b(q), a(q))`` on ``(lo, hi)``: cell
-    masses as differences of normal tails on the same side of the mean, ``e`` from the tails directly (never
-    ``1 − Σ_j P_ij``), entries beyond 12 standard deviations set to 0 (banded). An end that does not kill
-    returns its tail mass to the end cell (reflecting)."""
+def _scaled_edges(b, a, lo, hi, n_cells):
+    """Cell centres ``c`` of ``n_cells`` equal cells on ``(lo, hi)`` and the cell edges in units of each row's
+    step law, ``z_ij = (e_j − c_i − b(c_i))/sqrt(a(c_i))``, shape ``(n_cells, n_cells + 1)``."""
     edges = np.linspace(lo, hi, n_cells + 1)
     c = 0.5 * (edges[1:] + edges[:-1])
     mu = c + b(c)
     s = np.sqrt(a(c))
     if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("drift/variance not finite or variance <= 0 on the grid")
-    z = (edges[None, :] - mu[:, None]) / s[:, None]  # (n, n + 1)
+    return c, (edges[None, :] - mu[:, None]) / s[:, None]
+
+
+def _ends(P, t_lo, t_hi, kill_lo, kill_hi):
+    """Killed mass per row from the tails beyond each end; an end that does not kill returns its tail to the
+    end cell of ``P`` (in place)."""
+    e = np.zeros(P.shape[0])
+    for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
+        if kill:
+            e += tail
+        else:
+            P[:, j] += tail
+    return e
+
+
+def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
+    """Cells, sub-stochastic ``P`` and killed mass ``e`` of ``q' ~ N(q + b(q), a(q))`` on ``(lo, hi)``: cell
+    masses as differences of normal tails on the same side of the mean, ``e`` from the tails directly (never
+    ``1 − Σ_j P_ij``), entries beyond 12 standard deviations set to 0 (banded). An end that does not kill
+    returns its tail mass to the end cell (reflecting)."""
+    c, z = _scaled_edges(b, a, lo, hi, n_cells)
     low = special.ndtr(np.minimum(z, 0.0))  # Φ(z) for z <= 0
     up = special.ndtr(-np.maximum(z, 0.0))  # Q(z) for z >= 0
     # mass of cell j: both edges below the mean: Φ(z_{j+1}) − Φ(z_j); above: Q(z_j) − Q(z_{j+1}); across: 1 − Φ − Q
@@ -640,13 +658,7 @@ def gaussian_chain_matrix(b, a, lo, hi, n_cells, *, kill_lo=True, kill_hi=True):
     P[(zr < -12.0) | (zl > 12.0)] = 0.0
     P = np.maximum(P, 0.0)
     t_lo, t_hi = special.ndtr(z[:, 0]), special.ndtr(-z[:, -1])
-    e = np.zeros(n_cells)
-    for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
-        if kill:
-            e += tail
-        else:
-            P[:, j] += tail
-    return c, P, e
+    return c, P, _ends(P, t_lo, t_hi, kill_lo, kill_hi)
 
 
 def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=True, split_at=None):
@@ -657,13 +669,7 @@ def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=T
     (below ``lo``) and ``(n − N(z_{i,n}))/n`` (at or above ``hi``). An end that does not kill returns its tail mass
     to the end cell (reflecting). With ``split_at``, ``xi`` is a pair ``(xi_lower, xi_upper)`` of sorted samples:
     rows whose cell centre lies below ``split_at`` use the first, the others the second."""
-    edges = np.linspace(lo, hi, n_cells + 1)
-    c = 0.5 * (edges[1:] + edges[:-1])
-    mu = c + b(c)
-    s = np.sqrt(a(c))
-    if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError("drift/variance not finite or variance <= 0 on the grid")
-    z = (edges[None, :] - mu[:, None]) / s[:, None]
+    c, z = _scaled_edges(b, a, lo, hi, n_cells)
     if split_at is None:
         groups = [(np.asarray(xi, dtype=np.float64), np.ones(n_cells, dtype=bool))]
     else:
@@ -678,13 +684,7 @@ def empirical_chain_matrix(b, a, xi, lo, hi, n_cells, *, kill_lo=True, kill_hi=T
         N = np.searchsorted(x, z[rows], side="right")
         P[rows] = np.diff(N, axis=1).astype(np.float64) / n
         t_lo[rows], t_hi[rows] = N[:, 0] / n, (n - N[:, -1]) / n
-    e = np.zeros(n_cells)
-    for kill, tail, j in ((kill_lo, t_lo, 0), (kill_hi, t_hi, -1)):
-        if kill:
-            e += tail
-        else:
-            P[:, j] += tail
-    return c, P, e
+    return c, P, _ends(P, t_lo, t_hi, kill_lo, kill_hi)
 
 
 def _empirical_mfpt(b, a, xi, lo, hi, ref, x0, n_cells, split_at=None):
